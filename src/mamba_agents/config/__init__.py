@@ -1,0 +1,109 @@
+"""Settings: `AgentSettings` and its sections, loaded with the `MAMBA_` prefix."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+from mamba_agents.config._loader import build_section, config_layers
+from mamba_agents.config._schema import (
+    SECTIONS,
+    AgentDefaultsConfig,
+    LoggingConfig,
+    ModelBackendConfig,
+    ModelOverride,
+    RetryConfig,
+    Secret,
+    SessionConfig,
+)
+
+__all__ = [
+    "AgentDefaultsConfig",
+    "AgentSettings",
+    "LoggingConfig",
+    "ModelBackendConfig",
+    "ModelOverride",
+    "RetryConfig",
+    "Secret",
+    "SessionConfig",
+]
+
+
+class AgentSettings:
+    """All settings, from (highest first) explicit overrides, the environment, `./.env`,
+    `~/mamba.env`, `./config.toml` or `config_file`, `$XDG_CONFIG_HOME/mamba/config.toml`,
+    and the defaults.
+
+    `overrides` is `{section: {key: value}}` (the CLI's flags). `sources` maps
+    `section.key` to where its value came from.
+    """
+
+    model_backend: ModelBackendConfig
+    agent: AgentDefaultsConfig
+    retry: RetryConfig
+    logging: LoggingConfig
+    session: SessionConfig
+
+    def __init__(
+        self,
+        *,
+        config_file: str | os.PathLike[str] | None = None,
+        overrides: Mapping[str, Mapping[str, Any]] | None = None,
+        cwd: str | os.PathLike[str] | None = None,
+        environ: Mapping[str, str] | None = None,
+        load: bool = True,
+    ):
+        environ = os.environ if environ is None else environ
+        layers, self.provider_env = (
+            config_layers(config_file=config_file, cwd=Path(cwd or os.getcwd()), environ=environ)
+            if load
+            else ([], dict(environ))
+        )
+        if overrides:
+            layers.append(("command line", {s: dict(v) for s, v in overrides.items()}))
+        raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
+        self.sources: dict[str, str] = {}
+        self.models: dict[str, ModelOverride] = {}
+        for source, layer in layers:
+            for section, values in layer.items():
+                if section == "models":
+                    self.models.update(values)
+                    continue
+                for key, value in values.items():
+                    if value is None:
+                        continue
+                    raw[section][key] = value
+                    self.sources[f"{section}.{key}"] = source
+        for section in SECTIONS:
+            setattr(self, section, build_section(section, raw[section], self.sources))
+
+    @classmethod
+    def defaults(cls) -> AgentSettings:
+        """Settings with every default and nothing read from files or the environment."""
+        return cls(load=False, environ={})
+
+    def source_of(self, dotted_key: str) -> str:
+        """Where `section.key` came from: a file path, `environment`, `command line`, or
+        `default`."""
+        return self.sources.get(dotted_key, "default")
+
+    def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]:
+        """All settings as plain data; secrets masked unless `reveal_secrets`."""
+        data: dict[str, Any] = {}
+        for section in SECTIONS:
+            values = {}
+            obj = getattr(self, section)
+            for f in fields(obj):
+                value = getattr(obj, f.name)
+                if isinstance(value, Secret):
+                    value = value.get() if reveal_secrets else "****"
+                values[f.name] = value
+            data[section] = values
+        data["models"] = {name: asdict(o) for name, o in self.models.items()}
+        return data
+
+    def __repr__(self) -> str:
+        return f"AgentSettings({self.to_dict()!r})"

@@ -1,0 +1,203 @@
+"""Read settings from flags, environment, .env files and TOML, in documented precedence."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import fields
+from pathlib import Path
+from typing import Any
+
+from mamba_agents.config._schema import CHOICES, RANGES, SECTIONS, ModelOverride, Secret
+from mamba_agents.errors import ConfigError
+from mamba_agents.paths import config_home
+
+ENV_PREFIX = "MAMBA_"
+# Variables of ours that are not settings.
+RESERVED_ENV = {"MAMBA_HOME"}
+
+Layer = tuple[str, dict[str, dict[str, Any]]]  # (source label, {section: {key: raw value}})
+
+
+def parse_dotenv(path: Path) -> dict[str, str]:
+    """Parse a `.env` file: `KEY=value` lines, `export` prefixes, quotes and comments."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        line = line.removeprefix("export ").strip()
+        key, sep, value = line.partition("=")
+        key = key.strip()
+        if not sep or not key.replace("_", "").isalnum():
+            raise ConfigError(f"{path}:{number}: expected KEY=value, got {raw.strip()!r}")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        elif " #" in value:
+            value = value.split(" #", 1)[0].rstrip()
+        values[key] = value
+    return values
+
+
+def env_layer(source: str, variables: Mapping[str, str]) -> dict[str, dict[str, Any]]:
+    """Settings named `MAMBA_SECTION__KEY` in a set of variables.
+
+    Other `MAMBA_` variables without `__` are left alone (other programs use that prefix);
+    a `MAMBA_X__Y` that names no setting is an error.
+    """
+    layer: dict[str, dict[str, Any]] = {}
+    for name, value in variables.items():
+        if not name.startswith(ENV_PREFIX) or name in RESERVED_ENV or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        _check_key(section, key, f"{source}: {name}")
+        layer.setdefault(section, {})[key] = value
+    return layer
+
+
+def toml_layer(path: Path) -> dict[str, dict[str, Any]]:
+    """The settings of a TOML file; unknown tables and keys are errors naming the file."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    layer: dict[str, dict[str, Any]] = {}
+    for section, table in data.items():
+        if section == "models":
+            layer["models"] = _models_table(path, table)
+            continue
+        if section not in SECTIONS:
+            raise ConfigError(f"{path}: unknown key '{section}'")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path}: '{section}' must be a table")
+        for key in table:
+            _check_key(section, key, f"{path}: {section}.{key}")
+        layer[section] = dict(table)
+    return layer
+
+
+def _models_table(path: Path, table: Any) -> dict[str, Any]:
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: 'models' must be a table of model names")
+    known = {f.name: f for f in fields(ModelOverride)}
+    models: dict[str, Any] = {}
+    for name, entry in table.items():
+        if not isinstance(entry, dict):
+            raise ConfigError(f'{path}: models."{name}" must be a table')
+        values = {}
+        for key, value in entry.items():
+            where = f'{path}: models."{name}".{key}'
+            if key not in known:
+                raise ConfigError(f"{where}: unknown key")
+            values[key] = coerce(value, _hint(ModelOverride, key), where)
+        models[name] = ModelOverride(**values)
+    return models
+
+
+def _check_key(section: str, key: str, where: str) -> None:
+    if section not in SECTIONS:
+        raise ConfigError(f"{where}: unknown setting (no section '{section}')")
+    if key not in {f.name for f in fields(SECTIONS[section])}:
+        raise ConfigError(f"{where}: unknown setting '{section}.{key}'")
+
+
+def _hint(cls: type, key: str) -> Any:
+    return typing.get_type_hints(cls)[key]
+
+
+def coerce(value: Any, hint: Any, where: str) -> Any:
+    """Convert a raw value (TOML value or environment string) to the field's type."""
+    if typing.get_origin(hint) in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(hint) if a is not type(None)]
+        if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
+            return None
+        hint = options[0]
+    if hint is Secret:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string")
+        return Secret(value)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(f"{where}: expected true or false, got {value!r}")
+    if hint in (int, float):
+        if isinstance(value, bool):
+            raise ConfigError(f"{where}: expected a number, got {value!r}")
+        try:
+            number = hint(value)
+        except (TypeError, ValueError):
+            raise ConfigError(
+                f"{where}: expected {'an integer' if hint is int else 'a number'}, got {value!r}"
+            ) from None
+        return number
+    if hint is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) -> Any:
+    """Instantiate one section's dataclass from raw values, validating each."""
+    cls = SECTIONS[section]
+    values = {}
+    for key, value in raw.items():
+        where = f"{sources[f'{section}.{key}']}: {section}.{key}"
+        value = coerce(value, _hint(cls, key), where)
+        choices = CHOICES.get((section, key))
+        if choices and value not in choices:
+            raise ConfigError(f"{where}: must be one of {', '.join(choices)}; got {value!r}")
+        bounds = RANGES.get((section, key))
+        if bounds and value is not None and not bounds[0] <= value <= bounds[1]:
+            raise ConfigError(f"{where}: must be between {bounds[0]} and {bounds[1]}; got {value}")
+        values[key] = value
+    return cls(**values)
+
+
+def config_layers(
+    *,
+    config_file: str | os.PathLike[str] | None,
+    cwd: Path,
+    environ: Mapping[str, str],
+) -> tuple[list[Layer], dict[str, str]]:
+    """All file and environment layers, lowest precedence first, and the provider variables.
+
+    Precedence (highest first): environment, ./.env, ~/mamba.env, ./config.toml or the
+    `--config` file, $XDG_CONFIG_HOME/mamba/config.toml. The second value merges the
+    non-settings variables of the .env files under the environment (for provider keys).
+    """
+    layers: list[Layer] = []
+    user_toml = config_home() / "config.toml"
+    if user_toml.is_file():
+        layers.append((str(user_toml), toml_layer(user_toml)))
+    if config_file is not None:
+        path = Path(config_file).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"--config {config_file}: no such file")
+        layers.append((str(path), toml_layer(path)))
+    elif (cwd / "config.toml").is_file():
+        layers.append((str(cwd / "config.toml"), toml_layer(cwd / "config.toml")))
+    provider_env: dict[str, str] = {}
+    for path in (Path.home() / "mamba.env", cwd / ".env"):
+        if path.is_file():
+            values = parse_dotenv(path)
+            layers.append((str(path), env_layer(str(path), values)))
+            provider_env.update(values)
+    layers.append(("environment", env_layer("environment", environ)))
+    provider_env.update(environ)
+    return layers, provider_env

@@ -1,0 +1,150 @@
+"""The settings sections: plain dataclasses whose fields are the documented keys."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "AgentDefaultsConfig",
+    "LoggingConfig",
+    "ModelBackendConfig",
+    "ModelOverride",
+    "RetryConfig",
+    "Secret",
+    "SessionConfig",
+]
+
+
+class Secret:
+    """A secret string (an API key): masked in repr, str and every output."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str):
+        self._value = value
+
+    def get(self) -> str:
+        """The secret itself; pass it only to the party that needs it."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('****')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+
+@dataclass
+class ModelBackendConfig:
+    """`[model_backend]`: which model, where, and how requests are made."""
+
+    model: str = "ollama/llama3.2"
+    base_url: str | None = None
+    api_key: Secret | None = None
+    transport: str = "auto"
+    request_timeout: float = 120.0
+    stream: bool = True
+    temperature: float | None = None
+    max_tokens: int | None = None
+    default_context_window: int = 8192
+
+    def __post_init__(self) -> None:
+        if isinstance(self.api_key, str):
+            self.api_key = Secret(self.api_key)
+
+
+@dataclass
+class AgentDefaultsConfig:
+    """`[agent]`: defaults of every run."""
+
+    system_prompt: str = ""
+    max_turns: int = 25
+    max_cost: float | None = None
+    timeout: float | None = None
+    tool_timeout: float = 120.0
+
+
+@dataclass
+class RetryConfig:
+    """`[retry]`: model request retries. `max_retries` overrides the level's count."""
+
+    retry_level: int = 2
+    max_retries: int | None = None
+    base_wait: float = 1.0
+    max_wait: float = 30.0
+
+    _LEVELS = {1: (2, 2.0), 2: (3, 1.5), 3: (5, 1.2)}
+
+    @property
+    def model_retries(self) -> int:
+        """How many times a failed model request is retried."""
+        if self.max_retries is not None:
+            return self.max_retries
+        return self._LEVELS[self.retry_level][0]
+
+    @property
+    def multiplier(self) -> float:
+        """The exponential backoff multiplier of the level."""
+        return self._LEVELS[self.retry_level][1]
+
+
+@dataclass
+class LoggingConfig:
+    """`[logging]`: diagnostics on stderr or in a file; secrets are redacted."""
+
+    level: str = "WARNING"
+    format: str = "text"
+    redact_sensitive: bool = True
+    file: str | None = None
+
+
+@dataclass
+class SessionConfig:
+    """`[session]`: whether runs are saved as session files."""
+
+    save: bool = True
+
+
+@dataclass
+class ModelOverride:
+    """`[models."name"]`: facts about a model that beat the bundled table.
+
+    Prices are USD per million tokens.
+    """
+
+    context_window: int | None = None
+    max_output_tokens: int | None = None
+    input_price: float | None = None
+    output_price: float | None = None
+    cache_read_price: float | None = None
+    cache_write_price: float | None = None
+    supports_tools: bool | None = None
+
+
+SECTIONS: dict[str, type] = {
+    "model_backend": ModelBackendConfig,
+    "agent": AgentDefaultsConfig,
+    "retry": RetryConfig,
+    "logging": LoggingConfig,
+    "session": SessionConfig,
+}
+
+CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
+    ("model_backend", "transport"): ("auto", "native", "litellm"),
+    ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
+    ("logging", "format"): ("text", "json"),
+}
+
+RANGES: dict[tuple[str, str], tuple[float, float]] = {
+    ("retry", "retry_level"): (1, 3),
+    ("agent", "max_turns"): (1, 10_000),
+    ("retry", "max_retries"): (0, 20),
+}

@@ -1,0 +1,397 @@
+"""The `Agent` facade: a conversation with a model, its tools, usage and cost."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from mamba_agents.backends import Backend, ModelProfile, create_backend, get_profile, resolve_route
+from mamba_agents.config import AgentSettings
+from mamba_agents.engine._loop import LoopOptions, RunProgress, advance
+from mamba_agents.errors import AgentError, BudgetExceededError, MaxTurnsError, ModelTimeoutError
+from mamba_agents.events import ErrorEvent, Event, RunResult, UsageEvent
+from mamba_agents.messages import Message
+from mamba_agents.store import Session, SessionStore
+from mamba_agents.tokens import (
+    CostBreakdown,
+    CostEstimator,
+    TokenCounter,
+    TokenUsage,
+    UsageRecord,
+    UsageTracker,
+    combine_sources,
+)
+from mamba_agents.tools import Tool, as_tool
+
+
+@dataclass(frozen=True)
+class AgentConfig:
+    """Per-agent behaviour; None means "take it from the settings"."""
+
+    system_prompt: str | None = None
+    max_turns: int | None = None
+    max_cost: float | None = None
+    timeout: float | None = None
+    tool_timeout: float | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    track_context: bool = True
+
+
+@dataclass(frozen=True)
+class ContextState:
+    """How full the context is. `source` is `reported` (from the last request's usage) or
+    `estimated` (counted locally)."""
+
+    token_count: int
+    message_count: int
+    context_window: int | None
+    source: str
+
+    @property
+    def usage_ratio(self) -> float | None:
+        return self.token_count / self.context_window if self.context_window else None
+
+
+_DONE = object()
+
+
+class Agent:
+    """A conversation with a model.
+
+    `model` is a `provider/name` string (default: the settings' model). The conversation is a
+    `Session`: pass `store=` to save it after every run, `session=` to continue one.
+    """
+
+    def __init__(
+        self,
+        model: str | None = None,
+        *,
+        settings: AgentSettings | None = None,
+        config: AgentConfig | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] | None = None,
+        system_prompt: str = "",
+        backend: Backend | None = None,
+        session: Session | None = None,
+        store: SessionStore | None = None,
+    ):
+        self.settings = settings if settings is not None else AgentSettings()
+        self.config = config or AgentConfig()
+        cfg = self.settings.model_backend
+        self.route = resolve_route(
+            model or cfg.model, base_url=cfg.base_url, transport=cfg.transport
+        )
+        self.model = self.route.model
+        self._backend = backend
+        self.tools: dict[str, Tool] = {}
+        for item in tools or ():
+            tool = as_tool(item)
+            if tool.name in self.tools:
+                raise AgentError(f"two tools are named '{tool.name}'")
+            self.tools[tool.name] = tool
+        self.store = store
+        self.session = session or Session(model=self.model)
+        explicit = self.config.system_prompt or system_prompt
+        self.system_prompt: str = (
+            explicit or self.session.system_prompt() or self.settings.agent.system_prompt
+        )
+        self.pricing = CostEstimator(self.settings)
+        self._tracker = UsageTracker()
+        self._counter: TokenCounter | None = None
+        self._running: asyncio.Task[None] | None = None
+        self._interrupted = False
+        self._failure: BaseException | None = None
+
+    # -- plumbing ----------------------------------------------------------------------------
+    @property
+    def backend(self) -> Backend:
+        if self._backend is None:
+            self._backend = create_backend(self.route, self.settings)
+        return self._backend
+
+    @property
+    def profile(self) -> ModelProfile:
+        return get_profile(self.model, self.settings)
+
+    def _token_counter(self) -> TokenCounter:
+        if self._counter is None:
+            self._counter = TokenCounter()
+        return self._counter
+
+    def _options(self, max_turns: int | None, max_cost: float | None) -> LoopOptions:
+        agent_cfg, cfg = self.settings.agent, self.config
+        return LoopOptions(
+            model=self.model,
+            max_turns=max_turns or cfg.max_turns or agent_cfg.max_turns,
+            max_cost=max_cost
+            if max_cost is not None
+            else (cfg.max_cost if cfg.max_cost is not None else agent_cfg.max_cost),
+            tool_timeout=cfg.tool_timeout or agent_cfg.tool_timeout,
+            temperature=(
+                cfg.temperature
+                if cfg.temperature is not None
+                else self.settings.model_backend.temperature
+            ),
+            max_tokens=cfg.max_tokens or self.settings.model_backend.max_tokens,
+            retry=self.settings.retry,
+        )
+
+    # -- running -----------------------------------------------------------------------------
+    async def run_stream(
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        max_turns: int | None = None,
+        max_cost: float | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[Event]:
+        """Run one user turn, yielding events; the last event is always a `RunResult`.
+
+        A run that fails leaves the session as it was; one stopped by a limit, a timeout or
+        `interrupt()` keeps its complete messages in a new state marked with that status.
+        """
+        started = time.monotonic()
+        if not self.config.track_context:
+            self.clear_context()
+        parent = self.session.head
+        progress = RunProgress()
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+
+        async def produce() -> None:
+            async for event in advance(
+                system_prompt=self.system_prompt,
+                history=self.session.context(),
+                prompt=Message.user(prompt),
+                backend=self.backend,
+                tools=self.tools,
+                options=self._options(max_turns, max_cost),
+                pricing=self.pricing,
+                progress=progress,
+                counter=self._token_counter,
+            ):
+                await queue.put(event)
+
+        producer = asyncio.create_task(produce())
+        producer.add_done_callback(lambda _: queue.put_nowait(_DONE))
+        self._running, self._interrupted = producer, False
+        timeout = (
+            timeout
+            if timeout is not None
+            else (
+                self.config.timeout
+                if self.config.timeout is not None
+                else self.settings.agent.timeout
+            )
+        )
+        deadline = None if timeout is None else time.monotonic() + timeout
+        timed_out = False
+        try:
+            while True:
+                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
+                try:
+                    event = await asyncio.wait_for(queue.get(), remaining)
+                except TimeoutError:
+                    timed_out = True
+                    break
+                if event is _DONE:
+                    break
+                if isinstance(event, UsageEvent):
+                    self._tracker.add(
+                        UsageRecord(
+                            event.model, event.usage, event.cost_usd or 0.0, event.cost_source
+                        )
+                    )
+                yield event
+        finally:
+            if not producer.done():
+                producer.cancel()
+            await asyncio.gather(producer, return_exceptions=True)
+            self._running = None
+        error: BaseException | None = None
+        if timed_out:
+            progress.status = "timeout"
+        elif self._interrupted or producer.cancelled():
+            progress.status = "interrupted"
+        elif producer.exception() is not None:
+            error = self._failure = producer.exception()
+            progress.status = "error"
+            yield ErrorEvent(type(error).__name__, str(error))
+        if error is None:
+            self._record(parent, progress)
+        yield RunResult(
+            status=progress.status,
+            output=progress.output if error is None else "",
+            new_messages=list(progress.new_messages) if error is None else [],
+            num_turns=progress.num_turns,
+            usage=progress.usage,
+            cost_usd=progress.cost_usd,
+            cost_source=progress.cost_source,
+            duration_ms=int((time.monotonic() - started) * 1000),
+            error=str(error) if error is not None else _limit_message(progress.status),
+        )
+
+    def _record(self, parent: str | None, progress: RunProgress) -> None:
+        self.session.add_state(
+            parent_id=parent,
+            new_messages=progress.new_messages,
+            system=self.system_prompt or None,
+            model=self.model,
+            status=None if progress.status == "success" else progress.status,
+        )
+        if self.store is not None:
+            self.store.save(self.session)
+
+    def interrupt(self) -> None:
+        """Stop the running turn (from a signal handler); it ends with status `interrupted`."""
+        if self._running is not None and not self._running.done():
+            self._interrupted = True
+            self._running.cancel()
+
+    async def run(
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        max_turns: int | None = None,
+        max_cost: float | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run one user turn and return its result.
+
+        Raises the provider's error when the run fails, `MaxTurnsError`,
+        `BudgetExceededError` or `ModelTimeoutError` when a limit stopped it (the partial
+        work is saved in the session first).
+        """
+        result: RunResult | None = None
+        error: ErrorEvent | None = None
+        async for event in self.run_stream(
+            prompt, max_turns=max_turns, max_cost=max_cost, timeout=timeout
+        ):
+            if isinstance(event, ErrorEvent):
+                error = event
+            elif isinstance(event, RunResult):
+                result = event
+        assert result is not None
+        if result.status == "error":
+            raise self._failure or AgentError(error.message if error else "run failed")
+        limit = {
+            "max_turns": MaxTurnsError,
+            "max_cost": BudgetExceededError,
+            "timeout": ModelTimeoutError,
+        }.get(result.status)
+        if limit is not None:
+            raise limit(result.error or result.status)
+        return result
+
+    def run_sync(self, prompt: str | list[dict[str, Any]], **kwargs: Any) -> RunResult:
+        """`run` for synchronous code; also works when an event loop is already running."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            return asyncio.run(self.run(prompt, **kwargs))
+        outcome: dict[str, Any] = {}
+
+        def worker() -> None:
+            try:
+                outcome["result"] = asyncio.run(self.run(prompt, **kwargs))
+            except BaseException as exc:
+                outcome["error"] = exc
+
+        thread = threading.Thread(target=worker, name="mamba-run-sync")
+        thread.start()
+        thread.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["result"]
+
+    async def aclose(self) -> None:
+        """Close the transport's connections."""
+        if self._backend is not None:
+            await self._backend.aclose()
+
+    # -- inspection --------------------------------------------------------------------------
+    def get_messages(self) -> list[Message]:
+        """The messages of the current context (system prompt not included)."""
+        return self.session.context()
+
+    def get_usage(self) -> TokenUsage:
+        """Summed usage of this agent's model requests since the last reset."""
+        return self._tracker.get_total()
+
+    def get_usage_history(self) -> list[UsageRecord]:
+        """One record per model request."""
+        return self._tracker.get_history()
+
+    def get_cost(self) -> float:
+        """Cost in USD of this agent's requests since the last reset."""
+        return sum(r.cost_usd for r in self._tracker.get_history())
+
+    def get_cost_breakdown(self) -> CostBreakdown:
+        """Prompt, completion and cache costs, summed over the requests since the last reset."""
+        parts = [
+            self.pricing.estimate(
+                r.usage.input_tokens,
+                r.usage.output_tokens,
+                r.model,
+                r.usage.cache_read_tokens,
+                r.usage.cache_write_tokens,
+            )
+            for r in self._tracker.get_history()
+        ]
+        sources = [r.cost_source for r in self._tracker.get_history()]
+        return CostBreakdown(
+            prompt_cost=sum(p.prompt_cost for p in parts),
+            completion_cost=sum(p.completion_cost for p in parts),
+            cache_read_cost=sum(p.cache_read_cost for p in parts),
+            cache_write_cost=sum(p.cache_write_cost for p in parts),
+            source=combine_sources(sources) if sources else "estimated",
+        )
+
+    def get_token_count(self, text: str) -> int:
+        """Tokens in `text` (tiktoken, offline)."""
+        return self._token_counter().count(text)
+
+    def get_context_state(self) -> ContextState:
+        """Tokens in the context now, from the last reported usage where there is one."""
+        messages = self.get_messages()
+        window = self.profile.context_window
+        for index in range(len(messages) - 1, -1, -1):
+            usage = messages[index].usage
+            if messages[index].role == "assistant" and usage is not None:
+                later = [m.to_wire() for m in messages[index + 1 :]]
+                tokens = (
+                    usage.input_tokens
+                    + usage.cache_read_tokens
+                    + usage.cache_write_tokens
+                    + usage.output_tokens
+                )
+                if later:
+                    tokens += self._token_counter().count_messages(later)
+                return ContextState(tokens, len(messages), window, "reported")
+        wire = [m.to_wire() for m in messages]
+        if self.system_prompt:
+            wire.insert(0, {"role": "system", "content": self.system_prompt})
+        tokens = self._token_counter().count_messages(wire) + self._token_counter().count_tools(
+            [t.schema() for t in self.tools.values()]
+        )
+        return ContextState(tokens, len(messages), window, "estimated")
+
+    def clear_context(self) -> None:
+        """Start a new, empty conversation (a new session); the old one is kept."""
+        self.session = Session(model=self.model)
+
+    def reset_tracking(self) -> None:
+        """Forget the usage and cost recorded so far."""
+        self._tracker.reset()
+
+
+def _limit_message(status: str) -> str | None:
+    return {
+        "max_turns": "turn limit reached",
+        "max_cost": "cost limit reached",
+        "timeout": "timed out",
+        "interrupted": "interrupted",
+    }.get(status)

@@ -1,0 +1,201 @@
+"""Exception hierarchy, exit codes, retry helpers and a circuit breaker."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = [
+    "AgentError",
+    "AuthenticationError",
+    "BudgetExceededError",
+    "CircuitBreaker",
+    "CircuitOpenError",
+    "ConfigError",
+    "ExitCode",
+    "MaxTurnsError",
+    "ModelBackendError",
+    "ModelTimeoutError",
+    "RateLimitError",
+    "SessionError",
+    "ToolExecutionError",
+    "create_retry_decorator",
+    "retry_wait",
+]
+
+
+class ExitCode:
+    """Process exit codes of the `mamba` command (documented in the README)."""
+
+    OK = 0
+    RUNTIME = 1
+    USAGE = 2
+    MAX_TURNS = 3
+    BUDGET = 4
+    TIMEOUT = 124
+    INTERRUPTED = 130
+
+
+class AgentError(Exception):
+    """Base class of every error this package raises on purpose."""
+
+    exit_code = ExitCode.RUNTIME
+
+
+class ConfigError(AgentError):
+    """Invalid configuration or usage; the message names the file, key or argument."""
+
+    exit_code = ExitCode.USAGE
+
+
+class SessionError(AgentError):
+    """A session could not be found, read or written."""
+
+
+class ModelBackendError(AgentError):
+    """The model provider failed (after retries where retrying made sense)."""
+
+    def __init__(self, message: str, *, status_code: int | None = None, retryable: bool = False):
+        super().__init__(message)
+        self.status_code = status_code
+        self.retryable = retryable
+
+
+class RateLimitError(ModelBackendError):
+    """HTTP 429 from the provider; `retry_after` holds the server's hint in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None):
+        super().__init__(message, status_code=429, retryable=True)
+        self.retry_after = retry_after
+
+
+class AuthenticationError(ModelBackendError):
+    """HTTP 401/403: never retried; the message names the variable to set."""
+
+
+class ModelTimeoutError(ModelBackendError):
+    """A request to the provider timed out."""
+
+    def __init__(self, message: str):
+        super().__init__(message, retryable=True)
+
+
+class ToolExecutionError(AgentError):
+    """A tool failed; inside the agent loop this becomes a tool-result message."""
+
+
+class MaxTurnsError(AgentError):
+    """The run needed more model requests than `max_turns` allows."""
+
+    exit_code = ExitCode.MAX_TURNS
+
+
+class BudgetExceededError(AgentError):
+    """The run's cost reached `max_cost`."""
+
+    exit_code = ExitCode.BUDGET
+
+
+class CircuitOpenError(AgentError):
+    """The circuit breaker is open: calls are refused until its timeout passes."""
+
+
+def create_retry_decorator(
+    max_attempts: int = 3,
+    base_wait: float = 1.0,
+    max_wait: float = 30.0,
+    multiplier: float = 2.0,
+    retry_on: tuple[type[BaseException], ...] = (ModelBackendError,),
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Return a tenacity decorator (sync or async functions) with exponential backoff.
+
+    `ModelBackendError`s are retried only when marked `retryable`; a `RateLimitError`'s
+    `retry_after` is honoured (capped at `max_wait`).
+    """
+    import tenacity
+
+    def should_retry(exc: BaseException) -> bool:
+        if isinstance(exc, ModelBackendError):
+            return exc.retryable
+        return isinstance(exc, retry_on)
+
+    return tenacity.retry(
+        stop=tenacity.stop_after_attempt(max_attempts),
+        wait=backoff_wait(base_wait, max_wait, multiplier),
+        retry=tenacity.retry_if_exception(should_retry),
+        reraise=True,
+    )
+
+
+def backoff_wait(base_wait: float, max_wait: float, multiplier: float) -> Callable[[Any], float]:
+    """A tenacity wait function: Retry-After when the server gave one, else exponential."""
+
+    def wait(retry_state: Any) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        return retry_wait(retry_state.attempt_number, exc, base_wait, max_wait, multiplier)
+
+    return wait
+
+
+def retry_wait(
+    attempt: int, exc: BaseException | None, base_wait: float, max_wait: float, multiplier: float
+) -> float:
+    """Seconds to wait before retry number `attempt` (1-based) after `exc`."""
+    hint = getattr(exc, "retry_after", None)
+    if hint is not None:
+        return min(max(hint, 0.0), max_wait)
+    return min(base_wait * multiplier ** (attempt - 1), max_wait)
+
+
+class CircuitBreaker:
+    """Refuse calls for `timeout` seconds after `failure_threshold` consecutive failures.
+
+    Use as `async with breaker:` (or `with breaker:`) around the guarded call.
+    """
+
+    def __init__(self, name: str, failure_threshold: int = 5, timeout: float = 30.0):
+        self.name = name
+        self.failure_threshold = failure_threshold
+        self.timeout = timeout
+        self.failure_count = 0
+        self._opened_at: float | None = None
+
+    @property
+    def state(self) -> str:
+        """`closed`, `open`, or `half_open` (one trial call allowed)."""
+        if self._opened_at is None:
+            return "closed"
+        if time.monotonic() - self._opened_at >= self.timeout:
+            return "half_open"
+        return "open"
+
+    def _enter(self) -> None:
+        if self.state == "open":
+            raise CircuitOpenError(
+                f"circuit '{self.name}' is open after {self.failure_count} failures"
+            )
+
+    def _exit(self, failed: bool) -> None:
+        if failed:
+            self.failure_count += 1
+            if self.failure_count >= self.failure_threshold:
+                self._opened_at = time.monotonic()
+        else:
+            self.failure_count = 0
+            self._opened_at = None
+
+    def __enter__(self) -> CircuitBreaker:
+        self._enter()
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        # Cancellation (a BaseException) is not the guarded service's failure.
+        self._exit(exc_type is not None and issubclass(exc_type, Exception))
+        return False
+
+    async def __aenter__(self) -> CircuitBreaker:
+        return self.__enter__()
+
+    async def __aexit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
+        return self.__exit__(exc_type, exc, tb)

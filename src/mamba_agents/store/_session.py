@@ -1,0 +1,274 @@
+"""A session: append-only messages and immutable states with parent pointers.
+
+A state's context is its parent's context plus the messages it `added`, unless it sets
+`context` (an explicit list of message ids, used by forks and compaction). So a turn stores
+only its new message ids and storage grows with messages, not with turns × history.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from mamba_agents.errors import SessionError
+from mamba_agents.messages import Message, Usage, new_id, utc_now
+
+FORMAT = "mamba.session"
+VERSION = 1
+TITLE_LENGTH = 80
+
+
+@dataclass(frozen=True)
+class State:
+    """One immutable point in a session's history."""
+
+    id: str
+    parent_id: str | None
+    created_at: str
+    kind: str
+    added: tuple[str, ...] = ()
+    context: tuple[str, ...] | None = None
+    system: str | None = None
+    model: str | None = None
+    status: str | None = None
+
+    def to_record(self) -> dict[str, Any]:
+        record: dict[str, Any] = {
+            "id": self.id,
+            "parent_id": self.parent_id,
+            "created_at": self.created_at,
+            "kind": self.kind,
+            "added": list(self.added),
+        }
+        if self.context is not None:
+            record["context"] = list(self.context)
+        record["system"] = self.system
+        record["model"] = self.model
+        if self.status is not None:
+            record["status"] = self.status
+        return record
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> State:
+        context = data.get("context")
+        return cls(
+            id=data["id"],
+            parent_id=data.get("parent_id"),
+            created_at=data["created_at"],
+            kind=data.get("kind", "turn"),
+            added=tuple(data.get("added") or ()),
+            context=tuple(context) if context is not None else None,
+            system=data.get("system"),
+            model=data.get("model"),
+            status=data.get("status"),
+        )
+
+
+@dataclass
+class Session:
+    """The contents of one session file. Messages and states are only ever added."""
+
+    id: str = field(default_factory=new_id)
+    title: str = ""
+    created_at: str = field(default_factory=utc_now)
+    updated_at: str = ""
+    model: str | None = None
+    cwd: str = field(default_factory=os.getcwd)
+    forked_from: dict[str, str] | None = None
+    head: str | None = None
+    messages: dict[str, Message] = field(default_factory=dict)
+    states: dict[str, State] = field(default_factory=dict)
+    _fragments: dict[str, str] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self.updated_at = self.updated_at or self.created_at
+
+    # -- reading -----------------------------------------------------------------------------
+    def state(self, state_id: str | None = None) -> State | None:
+        """The state with that id, or the head."""
+        key = state_id or self.head
+        return self.states.get(key) if key else None
+
+    def context_ids(self, state_id: str | None = None) -> list[str]:
+        """Message ids forming the context at a state (default: the head)."""
+        chain: list[State] = []
+        state = self.state(state_id)
+        while state is not None:
+            chain.append(state)
+            if state.context is not None:
+                break
+            state = self.states.get(state.parent_id) if state.parent_id else None
+        ids: list[str] = []
+        for state in reversed(chain):
+            if state.context is not None:
+                ids = list(state.context)
+            ids.extend(state.added)
+        return ids
+
+    def context(self, state_id: str | None = None) -> list[Message]:
+        """The messages forming the context at a state (default: the head)."""
+        return [self.messages[i] for i in self.context_ids(state_id)]
+
+    def system_prompt(self, state_id: str | None = None) -> str | None:
+        state = self.state(state_id)
+        return state.system if state else None
+
+    def lineage(self, state_id: str | None = None) -> list[State]:
+        """The state and its ancestors, newest first."""
+        out = []
+        state = self.state(state_id)
+        while state is not None:
+            out.append(state)
+            state = self.states.get(state.parent_id) if state.parent_id else None
+        return out
+
+    def total_usage(self) -> tuple[Usage, float, list[str]]:
+        """Summed usage, cost and cost sources of every assistant message in the file."""
+        usage = Usage()
+        cost = 0.0
+        sources = []
+        for message in self.messages.values():
+            if message.role == "assistant" and message.usage is not None:
+                usage = usage + message.usage
+                cost += message.cost_usd or 0.0
+                sources.append(message.cost_source or "unpriced")
+        return usage, cost, sources
+
+    # -- adding ------------------------------------------------------------------------------
+    def add_state(
+        self,
+        *,
+        parent_id: str | None,
+        new_messages: list[Message],
+        kind: str = "turn",
+        system: str | None = None,
+        model: str | None = None,
+        context: list[str] | None = None,
+        status: str | None = None,
+    ) -> State:
+        """Append messages and a new state; the new state becomes the head."""
+        if parent_id is not None and parent_id not in self.states:
+            raise SessionError(f"session {self.id}: no state {parent_id}")
+        for message in new_messages:
+            self.messages[message.id] = message
+        state = State(
+            id=new_id(),
+            parent_id=parent_id,
+            created_at=utc_now(),
+            kind=kind,
+            added=tuple(m.id for m in new_messages),
+            context=tuple(context) if context is not None else None,
+            system=system,
+            model=model,
+            status=status,
+        )
+        self.states[state.id] = state
+        self.head = state.id
+        self.updated_at = state.created_at
+        if model:
+            self.model = model
+        if not self.title:
+            first = next((m.text for m in new_messages if m.role == "user" and m.text), "")
+            self.title = " ".join(first.split())[:TITLE_LENGTH]
+        return state
+
+    def fork(self, state_id: str) -> Session:
+        """A new session whose history is this one's up to `state_id`."""
+        origin = self.state(state_id)
+        if origin is None:
+            raise SessionError(f"session {self.id}: no state {state_id}")
+        fork = Session(
+            title=self.title,
+            model=origin.model or self.model,
+            cwd=self.cwd,
+            forked_from={"session_id": self.id, "state_id": origin.id},
+        )
+        messages = self.context(origin.id)
+        for message in messages:
+            fork.messages[message.id] = message
+        fork.add_state(
+            parent_id=None,
+            new_messages=[],
+            kind="fork",
+            system=origin.system,
+            model=origin.model,
+            context=[m.id for m in messages],
+        )
+        return fork
+
+    def merge(self, other: Session) -> None:
+        """Add the messages and states of another copy of this session that we lack."""
+        for key, message in other.messages.items():
+            self.messages.setdefault(key, message)
+        for key, state in other.states.items():
+            self.states.setdefault(key, state)
+
+    # -- serialization -----------------------------------------------------------------------
+    def _fragment(self, key: str, record: dict[str, Any]) -> str:
+        text = self._fragments.get(key)
+        if text is None:
+            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            self._fragments[key] = text
+        return text
+
+    def to_json(self) -> str:
+        """The file's text. Messages and states are immutable, so each is serialized once."""
+        header = {
+            "format": FORMAT,
+            "version": VERSION,
+            "id": self.id,
+            "title": self.title,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+            "model": self.model,
+            "cwd": self.cwd,
+            "forked_from": self.forked_from,
+            "head": self.head,
+        }
+        messages = ",\n".join(
+            self._fragment("m" + k, m.to_record()) for k, m in self.messages.items()
+        )
+        states = ",\n".join(self._fragment("s" + k, s.to_record()) for k, s in self.states.items())
+        head = json.dumps(header, ensure_ascii=False, indent=1)[:-2]
+        return f'{head},\n "messages": [\n{messages}\n],\n "states": [\n{states}\n]\n}}\n'
+
+    @classmethod
+    def from_json(cls, text: str, where: str) -> Session:
+        """Parse a session file; a damaged or unknown-version file raises SessionError."""
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise SessionError(f"{where}: damaged session file ({exc})") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise SessionError(f"{where}: not a mamba session file")
+        if data.get("version") != VERSION:
+            raise SessionError(
+                f"{where}: unsupported session format version "
+                f"{data.get('version')!r} (this mamba reads {VERSION})"
+            )
+        try:
+            messages = [Message.from_record(m) for m in data["messages"]]
+            states = [State.from_record(s) for s in data["states"]]
+            session = cls(
+                id=data["id"],
+                title=data.get("title") or "",
+                created_at=data["created_at"],
+                updated_at=data.get("updated_at") or data["created_at"],
+                model=data.get("model"),
+                cwd=data.get("cwd") or "",
+                forked_from=data.get("forked_from"),
+                head=data.get("head"),
+                messages={m.id: m for m in messages},
+                states={s.id: s for s in states},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise SessionError(
+                f"{where}: damaged session file ({type(exc).__name__}: {exc})"
+            ) from None
+        if session.head is not None and session.head not in session.states:
+            raise SessionError(
+                f"{where}: damaged session file (head {session.head} is not a state)"
+            )
+        return session

@@ -1,0 +1,148 @@
+"""Tools made from plain Python functions: the schema comes from type hints and docstring."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import re
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+_JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+_ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+@dataclass(frozen=True)
+class Tool:
+    """A tool the model may call: name, description, JSON schema of its parameters, function."""
+
+    name: str
+    description: str
+    parameters: dict[str, Any]
+    function: Callable[..., Any]
+
+    def schema(self) -> dict[str, Any]:
+        """The OpenAI `tools` entry."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": self.parameters,
+            },
+        }
+
+    async def invoke(self, arguments: dict[str, Any]) -> str:
+        """Call the function (sync functions in a worker thread) and return text."""
+        if inspect.iscoroutinefunction(self.function):
+            value = await self.function(**arguments)
+        else:
+            value = await asyncio.to_thread(self.function, **arguments)
+        return result_text(value)
+
+
+def result_text(value: Any) -> str:
+    """A tool's return value as the text the model sees."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if hasattr(value, "to_dict"):
+        value = value.to_dict()
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError):
+        return str(value)
+
+
+def _json_schema(hint: Any) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if hint in _JSON_TYPES:
+        return {"type": _JSON_TYPES[hint]}
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in args if a is not type(None)]
+        if len(options) == 1:
+            return _json_schema(options[0])
+        return {"anyOf": [_json_schema(a) for a in options]}
+    if origin is typing.Literal:
+        return {"enum": list(args)}
+    if hint in (list, tuple, set) or origin in (list, tuple, set):
+        schema: dict[str, Any] = {"type": "array"}
+        if args and args[0] is not Ellipsis:
+            schema["items"] = _json_schema(args[0])
+        return schema
+    if hint is dict or origin is dict:
+        return {"type": "object"}
+    return {}
+
+
+def _docstring_parts(doc: str) -> tuple[str, dict[str, str]]:
+    """(summary, {argument: description}) from a Google-style docstring."""
+    lines = inspect.cleandoc(doc).splitlines()
+    summary: list[str] = []
+    for line in lines:
+        if not line.strip() or line.strip().endswith(":"):
+            break
+        summary.append(line.strip())
+    params: dict[str, str] = {}
+    arg_indent: int | None = None
+    current: str | None = None
+    in_args = False
+    for line in lines:
+        indent = len(line) - len(line.lstrip())
+        if line.strip() in ("Args:", "Arguments:", "Parameters:"):
+            in_args, arg_indent = True, None
+            continue
+        if not in_args or not line.strip():
+            continue
+        if indent == 0:
+            in_args = False
+            continue
+        match = _ARG_LINE.match(line)
+        if match and (arg_indent is None or indent == arg_indent):
+            arg_indent = indent
+            current = match.group(1).lstrip("*")
+            params[current] = match.group(2).strip()
+        elif current:
+            params[current] += " " + line.strip()
+    return " ".join(summary), params
+
+
+def tool_from_function(
+    function: Callable[..., Any], *, name: str | None = None, hidden: frozenset[str] = frozenset()
+) -> Tool:
+    """Build a `Tool` from a function's signature, type hints and docstring.
+
+    Parameters named in `hidden` (runtime-supplied, such as a sandbox) are left out of the
+    schema the model sees.
+    """
+    signature = inspect.signature(function)
+    hints = typing.get_type_hints(function)
+    summary, descriptions = _docstring_parts(function.__doc__ or "")
+    properties: dict[str, Any] = {}
+    required: list[str] = []
+    for param in signature.parameters.values():
+        if param.name in hidden or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            continue
+        schema = _json_schema(hints.get(param.name, str))
+        if param.name in descriptions:
+            schema["description"] = descriptions[param.name]
+        if param.default is inspect.Parameter.empty:
+            required.append(param.name)
+        elif param.default is not None:
+            schema["default"] = param.default
+        properties[param.name] = schema
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = required
+    return Tool(name or function.__name__, summary or function.__name__, parameters, function)
+
+
+def as_tool(item: Tool | Callable[..., Any]) -> Tool:
+    """A `Tool` as it is, or one built from a function."""
+    return item if isinstance(item, Tool) else tool_from_function(item)

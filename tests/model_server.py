@@ -1,0 +1,250 @@
+"""A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
+
+Each request takes the next reply from the script; with the script empty it echoes the last
+user message. A reply is a dict:
+  {"text": "...", "chunks": 3}                 answer text, streamed in this many pieces
+  {"tool_calls": [{"name": "f", "arguments": {...}}]}   tool calls (arguments split across chunks)
+  {"usage": {...}} / {"usage": None}           override or omit the usage object
+  {"status": 429, "retry_after": "0"}          an HTTP error (any status; body is an error object)
+  {"delay": 1.5}                               wait before answering
+  {"drop": True}                               stream one chunk, then close without finishing
+  {"invalid_json": True}                       send a malformed stream chunk
+Every request body and its headers are kept in `requests`.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+def _usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
+    prompt = sum(len(json.dumps(m.get("content") or "")) for m in body.get("messages", [])) // 4
+    completion = max(1, len(text) // 4)
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
+
+
+class ScriptedModelServer:
+    """Start with `with ScriptedModelServer() as server:`; `server.base_url` ends in /v1."""
+
+    def __init__(self, script: list[dict[str, Any]] | None = None):
+        self.script: list[dict[str, Any]] = list(script or [])
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def add(self, *replies: dict[str, Any]) -> None:
+        with self._lock:
+            self.script.extend(replies)
+
+    def __enter__(self) -> ScriptedModelServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _next_reply(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append(headers)
+            if self.script:
+                return self.script.pop(0)
+        last = next((m for m in reversed(body.get("messages", [])) if m["role"] == "user"), {})
+        content = last.get("content")
+        return {"text": f"You said: {content if isinstance(content, str) else json.dumps(content)}"}
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                length = int(self.headers.get("content-length") or 0)
+                body = json.loads(self.rfile.read(length) or b"{}")
+                reply = server._next_reply(body, {k.lower(): v for k, v in self.headers.items()})
+                if reply.get("delay"):
+                    time.sleep(reply["delay"])
+                if reply.get("status"):
+                    self._error(reply)
+                elif body.get("stream"):
+                    self._stream(body, reply)
+                else:
+                    self._plain(body, reply)
+
+            def _send(
+                self,
+                status: int,
+                payload: bytes,
+                content_type: str,
+                extra: dict[str, str] | None = None,
+            ) -> None:
+                self.send_response(status)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(payload)))
+                for key, value in (extra or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(payload)
+
+            def _error(self, reply: dict[str, Any]) -> None:
+                extra = {"retry-after": str(reply["retry_after"])} if "retry_after" in reply else {}
+                message = reply.get("message", f"injected HTTP {reply['status']}")
+                payload = json.dumps({"error": {"message": message, "type": "test"}}).encode()
+                self._send(reply["status"], payload, "application/json", extra)
+
+            def _tool_calls(self, reply: dict[str, Any]) -> list[dict[str, Any]]:
+                calls = []
+                for index, call in enumerate(reply.get("tool_calls") or []):
+                    arguments = call.get("arguments", {})
+                    calls.append(
+                        {
+                            "id": call.get("id", f"call_{index}"),
+                            "type": "function",
+                            "function": {
+                                "name": call["name"],
+                                "arguments": arguments
+                                if isinstance(arguments, str)
+                                else json.dumps(arguments),
+                            },
+                        }
+                    )
+                return calls
+
+            def _usage(self, body: dict[str, Any], reply: dict[str, Any]) -> Any:
+                if "usage" in reply:
+                    return reply["usage"]
+                return _usage_for(body, reply.get("text", ""))
+
+            def _plain(self, body: dict[str, Any], reply: dict[str, Any]) -> None:
+                calls = self._tool_calls(reply)
+                message: dict[str, Any] = {"role": "assistant", "content": reply.get("text")}
+                if calls:
+                    message["tool_calls"] = calls
+                payload = {
+                    "id": "chatcmpl-test",
+                    "object": "chat.completion",
+                    "model": body.get("model"),
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": message,
+                            "finish_reason": "tool_calls" if calls else "stop",
+                        }
+                    ],
+                }
+                usage = self._usage(body, reply)
+                if usage is not None:
+                    payload["usage"] = usage
+                self._send(200, json.dumps(payload).encode(), "application/json")
+
+            def _stream(self, body: dict[str, Any], reply: dict[str, Any]) -> None:
+                self.send_response(200)
+                self.send_header("content-type", "text/event-stream")
+                self.send_header("connection", "close")
+                self.end_headers()
+                text = reply.get("text", "")
+                pieces = max(1, int(reply.get("chunks", 3)))
+                size = max(1, -(-len(text) // pieces))
+                for start in range(0, len(text), size):
+                    self._event(
+                        {
+                            "choices": [
+                                {"index": 0, "delta": {"content": text[start : start + size]}}
+                            ]
+                        }
+                    )
+                    if reply.get("drop"):
+                        self.close_connection = True
+                        return
+                if reply.get("invalid_json"):
+                    self.wfile.write(b"data: {not json\n\n")
+                    self.wfile.flush()
+                for index, call in enumerate(self._tool_calls(reply)):
+                    arguments = call["function"]["arguments"]
+                    half = len(arguments) // 2
+                    self._event(
+                        {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {
+                                        "tool_calls": [
+                                            {
+                                                "index": index,
+                                                "id": call["id"],
+                                                "type": "function",
+                                                "function": {
+                                                    "name": call["function"]["name"],
+                                                    "arguments": arguments[:half],
+                                                },
+                                            }
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    )
+                    self._event(
+                        {
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {
+                                        "tool_calls": [
+                                            {
+                                                "index": index,
+                                                "function": {"arguments": arguments[half:]},
+                                            }
+                                        ]
+                                    },
+                                }
+                            ]
+                        }
+                    )
+                finish = "tool_calls" if reply.get("tool_calls") else "stop"
+                self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
+                usage = self._usage(body, reply)
+                if usage is not None and (body.get("stream_options") or {}).get("include_usage"):
+                    self._event({"choices": [], "usage": usage})
+                self.wfile.write(b"data: [DONE]\n\n")
+                self.wfile.flush()
+
+            def _event(self, chunk: dict[str, Any]) -> None:
+                chunk.setdefault("id", "chatcmpl-test")
+                chunk.setdefault("object", "chat.completion.chunk")
+                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                self.wfile.flush()
+
+        return Handler
+
+
+if __name__ == "__main__":
+    # Serve until killed; print the base URL on the first line (used by benchmarks).
+    with ScriptedModelServer() as srv:
+        print(srv.base_url, flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            sys.exit(0)
