@@ -85,8 +85,9 @@ class OpenAICompatibleBackend:
         except httpx.ConnectError as exc:
             raise ModelBackendError(self._connect_hint(exc)) from None
         except httpx.TransportError as exc:
+            reason = str(exc) or type(exc).__name__
             raise ModelBackendError(
-                f"{self.display_model}: connection to {self.base_url} failed: {exc or type(exc).__name__}",
+                f"{self.display_model}: connection to {self.base_url} failed: {reason}",
                 retryable=True,
             ) from None
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 __all__ = [
     "AgentDefaultsConfig",
@@ -81,7 +82,7 @@ class RetryConfig:
     base_wait: float = 1.0
     max_wait: float = 30.0
 
-    _LEVELS = {1: (2, 2.0), 2: (3, 1.5), 3: (5, 1.2)}
+    _LEVELS: ClassVar[dict[int, tuple[int, float]]] = {1: (2, 2.0), 2: (3, 1.5), 3: (5, 1.2)}
 
     @property
     def model_retries(self) -> int:

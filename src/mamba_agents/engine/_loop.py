@@ -82,6 +82,11 @@ async def advance(
     """Run one user turn to a final answer or a limit; sets `progress.status`."""
     progress.new_messages.append(prompt)
     schemas = [t.schema() for t in tools.values()] or None
+    retries: list[RetryEvent] = []
+
+    def on_retry(attempt: int, wait: float, reason: str) -> None:
+        retries.append(RetryEvent(attempt, wait, reason))
+
     while True:
         if progress.num_turns >= options.max_turns:
             progress.status = "max_turns"
@@ -93,7 +98,6 @@ async def advance(
         if system_prompt:
             wire.insert(0, {"role": "system", "content": system_prompt})
         request = ModelRequest(wire, schemas, options.temperature, options.max_tokens)
-        retries: list[RetryEvent] = []
         started = time.monotonic()
         completion: Completion | None = None
         progress.streaming_text = []
@@ -102,7 +106,7 @@ async def advance(
                 backend,
                 request,
                 options.retry,
-                lambda n, wait, why: retries.append(RetryEvent(n, wait, why)),
+                on_retry,
             ):
                 while retries:
                     yield retries.pop(0)
