@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -19,6 +20,8 @@ from mamba_agents.backends._base import (
 )
 from mamba_agents.backends._routing import LOCAL_BASE_URLS, OPENAI_BASE_URL
 from mamba_agents.errors import ModelBackendError, ModelTimeoutError
+
+log = logging.getLogger("mamba_agents.backends")
 
 
 class OpenAICompatibleBackend:
@@ -67,6 +70,7 @@ class OpenAICompatibleBackend:
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
         url = f"{self.base_url}/chat/completions"
+        log.debug("POST %s model=%s messages=%d", url, self.model, len(request.messages))
         try:
             async with self._client.stream("POST", url, json=self._payload(request)) as response:
                 if response.status_code >= 400:

@@ -9,12 +9,14 @@ tenacity's import off the hot path.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import AsyncIterator, Callable
 
 from mamba_agents.backends._base import Backend, Completion, ModelRequest, TextChunk
 from mamba_agents.config import RetryConfig
 from mamba_agents.errors import ModelBackendError, retry_wait
 
+log = logging.getLogger("mamba_agents.backends")
 OnRetry = Callable[[int, float, str], None]
 
 
@@ -38,6 +40,7 @@ async def complete_with_retries(
                 raise
             attempt += 1
             wait = retry_wait(attempt, exc, retry.base_wait, retry.max_wait, retry.multiplier)
+            log.debug("retry %d in %.1f s: %s", attempt, wait, exc)
             if on_retry is not None:
                 on_retry(attempt, wait, str(exc))
             await asyncio.sleep(wait)

@@ -1,0 +1,74 @@
+"""Logging with secrets redacted: API keys never reach a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+
+from mamba_agents.config import LoggingConfig
+
+__all__ = ["redact", "setup_logging"]
+
+LOGGER_NAME = "mamba_agents"
+_SECRET_PATTERNS = [
+    re.compile(r"(?i)(authorization\W{0,3}\s*(?:bearer|basic)\s+)[^\s'\",]+"),
+    re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),
+    re.compile(r"(?i)((?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),
+]
+
+
+def redact(text: str) -> str:
+    """`text` with bearer tokens, `sk-...` keys and `key=value` secrets masked."""
+    for pattern in _SECRET_PATTERNS:
+        text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "****", text)
+    return text
+
+
+class _RedactingFilter(logging.Filter):
+    """Formats the message with its arguments first, so secrets passed as args are masked."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = ()
+        return True
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return json.dumps(
+            {
+                "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S"),
+                "level": record.levelname,
+                "logger": record.name,
+                "message": record.getMessage(),
+            }
+        )
+
+
+def setup_logging(config: LoggingConfig | None = None, *, verbose: bool = False) -> logging.Logger:
+    """Configure the `mamba_agents` logger: stderr (or `config.file`), text or JSON lines.
+
+    `verbose` lowers the level to DEBUG. Calling it again replaces the previous handler.
+    """
+    config = config or LoggingConfig()
+    logger = logging.getLogger(LOGGER_NAME)
+    for handler in list(logger.handlers):
+        logger.removeHandler(handler)
+        handler.close()
+    handler: logging.Handler = (
+        logging.FileHandler(config.file, encoding="utf-8")
+        if config.file
+        else logging.StreamHandler(sys.stderr)
+    )
+    if config.format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+    if config.redact_sensitive:
+        handler.addFilter(_RedactingFilter())
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if verbose else config.level)
+    logger.propagate = False
+    return logger

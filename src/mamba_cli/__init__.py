@@ -1,0 +1,1 @@
+"""The `mamba` command: presentation over the `mamba_agents` engine."""

@@ -1,0 +1,3 @@
+from mamba_cli.main import main
+
+main()

@@ -1,0 +1,56 @@
+"""The Typer application: global options and command registration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mamba_cli import output
+
+app = typer.Typer(
+    name="mamba",
+    help="A terminal agent: one-shot runs, sessions you can continue or fork, cost you can see.",
+    no_args_is_help=True,
+    add_completion=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from mamba_agents._version import __version__
+
+        print(f"mamba {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def main_options(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Read settings from this TOML file.")
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Show debug logs and tracebacks.")
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Hide progress on stderr.")] = False,
+    no_color: Annotated[bool, typer.Option("--no-color", help="No ANSI colours.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """Global options apply to every command."""
+    output.configure(no_color=no_color, quiet=quiet, verbose=verbose)
+    ctx.obj = {"config": config, "verbose": verbose}
+
+
+from mamba_cli.commands import config as _config  # noqa: E402
+from mamba_cli.commands import run as _run  # noqa: E402
+from mamba_cli.commands import sessions as _sessions  # noqa: E402
+
+app.add_typer(_sessions.app, name="sessions")
+app.add_typer(_config.app, name="config")
+_run.register(app)

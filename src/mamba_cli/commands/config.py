@@ -1,0 +1,79 @@
+"""`mamba config`: the effective settings and where they come from."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mamba_cli import output
+
+app = typer.Typer(
+    help="Show the effective settings and the files they come from.", no_args_is_help=True
+)
+
+
+@app.command("show")
+def show(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Print every setting with its value (secrets masked) and its source."""
+    from mamba_cli.settings import load_settings
+
+    settings = load_settings(ctx)
+    data = settings.to_dict()
+    if as_json:
+        output.print_json(
+            {
+                "settings": data,
+                "sources": {
+                    f"{s}.{k}": settings.source_of(f"{s}.{k}")
+                    for s, values in data.items()
+                    if s != "models"
+                    for k in values
+                },
+            }
+        )
+        return
+    for section, values in data.items():
+        if section == "models":
+            continue
+        print(f"[{section}]")
+        for key, value in values.items():
+            shown = "(unset)" if value is None else json.dumps(value)
+            print(f"{key} = {shown:<30} # {settings.source_of(f'{section}.{key}')}")
+        print()
+    for name, override in data["models"].items():
+        print(f'[models."{name}"]')
+        for key, value in override.items():
+            if value is not None:
+                print(f"{key} = {json.dumps(value)}")
+        print()
+
+
+@app.command("path")
+def path(ctx: typer.Context) -> None:
+    """List the places settings are read from, highest precedence first."""
+    from mamba_agents.paths import config_home, mamba_home
+
+    obj = ctx.find_root().obj or {}
+    cwd = Path(os.getcwd())
+    toml = Path(obj["config"]) if obj.get("config") else cwd / "config.toml"
+    places = [
+        ("environment", None),
+        ("project .env", cwd / ".env"),
+        ("user mamba.env", Path.home() / "mamba.env"),
+        ("--config file" if obj.get("config") else "project config.toml", toml),
+        ("user config", config_home() / "config.toml"),
+    ]
+    for label, place in places:
+        if place is None:
+            print(f"{label:<22} MAMBA_<SECTION>__<KEY> variables")
+        else:
+            state = "found" if place.is_file() else "absent"
+            print(f"{label:<22} {place} ({state})")
+    print(f"{'data (MAMBA_HOME)':<22} {mamba_home()}")

@@ -1,0 +1,248 @@
+"""`mamba run`: one prompt, an answer on stdout, a result object for scripts."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, Any
+
+import typer
+
+from mamba_cli import output
+
+EXIT_FOR_STATUS = {
+    "success": 0,
+    "error": 1,
+    "max_turns": 3,
+    "max_cost": 4,
+    "timeout": 124,
+    "interrupted": 130,
+}
+
+
+def register(app: typer.Typer) -> None:
+    app.command(name="run")(run)
+
+
+def run(
+    ctx: typer.Context,
+    prompt: Annotated[
+        str | None,
+        typer.Argument(
+            help="The instruction. Piped stdin is added as context; '-' reads the "
+            "prompt from stdin only."
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option("--model", "-m", help="provider/model")] = None,
+    base_url: Annotated[
+        str | None, typer.Option("--base-url", help="An OpenAI-compatible endpoint.")
+    ] = None,
+    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
+    session: Annotated[
+        str | None,
+        typer.Option(
+            "--session",
+            "-S",
+            help="Continue a session (id, unique prefix or state id; an older state forks).",
+        ),
+    ] = None,
+    continue_: Annotated[
+        bool, typer.Option("--continue", "-c", help="Continue the latest session.")
+    ] = False,
+    no_save: Annotated[bool, typer.Option("--no-save", help="Do not save a session.")] = False,
+    output_format: Annotated[
+        str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
+    ] = "text",
+    max_turns: Annotated[
+        int | None, typer.Option("--max-turns", min=1, help="Most model requests this run.")
+    ] = None,
+    max_cost: Annotated[
+        float | None, typer.Option("--max-cost", min=0.0, help="Stop once this run cost USD.")
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", min=0.0, help="Stop after SECONDS.")
+    ] = None,
+    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
+    max_tokens: Annotated[
+        int | None, typer.Option("--max-tokens", min=1, help="Most output tokens per request.")
+    ] = None,
+) -> int:
+    """Run one prompt and print the answer."""
+    from mamba_agents.errors import ConfigError
+
+    if output_format not in ("text", "json", "stream-json"):
+        raise ConfigError(
+            f"--output-format: must be text, json or stream-json, not {output_format!r}"
+        )
+    text = read_prompt(prompt)
+    from mamba_cli.settings import load_settings
+
+    settings = load_settings(
+        ctx,
+        {
+            "model_backend": {
+                "model": model,
+                "base_url": base_url,
+                "temperature": temperature,
+                "max_tokens": max_tokens,
+            },
+            "agent": {
+                "system_prompt": system,
+                "max_turns": max_turns,
+                "max_cost": max_cost,
+                "timeout": timeout,
+            },
+        },
+    )
+    return execute(
+        settings,
+        text,
+        output_format=output_format,
+        save=not no_save,
+        continue_latest=continue_,
+        session_ref=session,
+        system=system,
+    )
+
+
+def read_prompt(prompt: str | None) -> str:
+    """The prompt, with piped stdin added as context (or as the prompt for '-')."""
+    from mamba_agents.errors import ConfigError
+
+    piped = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    if prompt == "-":
+        if not piped.strip():
+            raise ConfigError("PROMPT '-' reads the prompt from stdin, but stdin is empty")
+        return piped
+    if prompt and piped.strip():
+        return f"{prompt}\n\n{piped}"
+    if prompt:
+        return prompt
+    if piped.strip():
+        return piped
+    raise ConfigError("no prompt: give PROMPT as an argument or pipe text on stdin")
+
+
+def execute(
+    settings: Any,
+    prompt: str,
+    *,
+    output_format: str,
+    save: bool,
+    continue_latest: bool,
+    session_ref: str | None,
+    system: str | None,
+) -> int:
+    """Run the agent with a renderer for the output format; return the exit code."""
+    import asyncio
+    import os
+    import signal
+
+    from mamba_agents.engine import Agent
+    from mamba_agents.store import SessionStore
+
+    store = SessionStore()
+    from mamba_cli.commands._sessions_ref import pick_session
+
+    session = pick_session(store, continue_latest=continue_latest, ref=session_ref)
+    save = save and settings.session.save
+    agent = Agent(
+        settings=settings,
+        session=session,
+        store=store if save else None,
+        system_prompt=system or "",
+    )
+    renderer = Renderer(output_format, agent, saved=save)
+
+    async def drive() -> int:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, agent.interrupt)
+        try:
+            renderer.start(os.getcwd())
+            async for event in agent.run_stream(prompt):
+                renderer.handle(event)
+        finally:
+            await agent.aclose()
+        return renderer.exit_code
+
+    return asyncio.run(drive())
+
+
+class Renderer:
+    """Turns the event stream into stdout data and stderr progress for one output format."""
+
+    def __init__(self, output_format: str, agent: Any, *, saved: bool):
+        self.format = output_format
+        self.agent = agent
+        self.saved = saved
+        self.tty = sys.stdout.isatty()
+        self.streamed = False
+        self.exit_code = 0
+
+    def start(self, cwd: str) -> None:
+        from mamba_agents.events import InitEvent
+
+        if self.format == "stream-json":
+            event = InitEvent(
+                self.agent.session.id if self.saved else None,
+                self.agent.model,
+                sorted(self.agent.tools),
+                cwd,
+            )
+            output.print_json_line(event.to_dict())
+
+    def handle(self, event: Any) -> None:
+        from mamba_agents.events import RetryEvent, RunResult, TextDelta, ToolCallStarted
+
+        if isinstance(event, RunResult):
+            self.finish(event)
+            return
+        if self.format == "stream-json":
+            output.print_json_line(event.to_dict())
+        if isinstance(event, TextDelta) and self.format == "text" and self.tty:
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+            self.streamed = True
+        elif isinstance(event, ToolCallStarted):
+            output.progress(f"⏺ {event.name} {output.shorten(event.arguments, 60)}")
+        elif isinstance(event, RetryEvent):
+            output.progress(
+                f"retrying in {event.wait_seconds:.1f} s ({output.shorten(event.reason, 100)})"
+            )
+
+    def result_object(self, result: Any) -> dict[str, Any]:
+        return {
+            "type": "result",
+            "status": result.status,
+            "result": result.output,
+            "session_id": self.agent.session.id if self.saved else None,
+            "state_id": self.agent.session.head if self.saved else None,
+            "model": self.agent.model,
+            "num_turns": result.num_turns,
+            "usage": result.usage.to_dict(),
+            "cost_usd": round(result.cost_usd, 8),
+            "cost_source": result.cost_source,
+            "duration_ms": result.duration_ms,
+            "permission_denials": result.permission_denials,
+            "error": result.error,
+        }
+
+    def finish(self, result: Any) -> None:
+        self.exit_code = EXIT_FOR_STATUS.get(result.status, 1)
+        if self.format == "text":
+            if self.tty:
+                if self.streamed:
+                    sys.stdout.write("\n")
+            elif result.output:
+                sys.stdout.write(result.output.rstrip("\n") + "\n")
+            sys.stdout.flush()
+        elif self.format == "json":
+            output.print_json(self.result_object(result))
+        else:
+            output.print_json_line(self.result_object(result))
+        if result.status == "error":
+            output.error_line(result.error or "run failed")
+        elif result.status != "success":
+            output.error_line(f"stopped: {result.error or result.status}")
+        if self.saved and result.status != "error":
+            output.progress(f"session {self.agent.session.id}")

@@ -1,0 +1,151 @@
+"""`mamba sessions`: list, show, delete and export saved sessions."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from mamba_cli import output
+
+app = typer.Typer(help="List, show, delete and export saved sessions.", no_args_is_help=True)
+
+
+def _store() -> Any:
+    from mamba_agents.store import SessionStore
+
+    return SessionStore()
+
+
+def summary(session: Any) -> dict[str, Any]:
+    """The fields `sessions list --json` prints for one session."""
+    from mamba_agents.tokens import combine_sources
+
+    usage, cost, sources = session.total_usage()
+    return {
+        "id": session.id,
+        "title": session.title,
+        "created_at": session.created_at,
+        "updated_at": session.updated_at,
+        "model": session.model,
+        "cwd": session.cwd,
+        "forked_from": session.forked_from,
+        "head": session.head,
+        "messages": len(session.messages),
+        "states": len(session.states),
+        "usage": usage.to_dict(),
+        "cost_usd": round(cost, 8),
+        "cost_source": combine_sources(sources) if sources else "estimated",
+    }
+
+
+def _local_time(stamp: str) -> str:
+    from datetime import datetime
+
+    try:
+        return (
+            datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+            .astimezone()
+            .strftime("%Y-%m-%d %H:%M")
+        )
+    except ValueError:
+        return stamp
+
+
+@app.command("list")
+def list_sessions(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N only.")] = 50,
+) -> None:
+    """List saved sessions, newest first."""
+    sessions, warnings = _store().load_all()
+    for warning in warnings:
+        output.warn(f"skipped {warning}")
+    rows = [summary(s) for s in sessions[:limit]]
+    if as_json:
+        output.print_json(rows)
+        return
+    if not rows:
+        output.progress("no sessions yet")
+        return
+    for row in rows:
+        cost = f"${row['cost_usd']:.4f}" + ("*" if row["cost_source"] == "unpriced" else "")
+        print(
+            f"{row['id'][:8]}  {_local_time(row['updated_at'])}  {row['model'] or '-':<24}  "
+            f"{row['messages']:>4} msgs  {cost:>10}  {output.shorten(row['title'], 50)}"
+        )
+
+
+@app.command("show")
+def show(
+    ref: Annotated[str, typer.Argument(help="Session id, unique prefix, or state id.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the session document.")] = False,
+) -> None:
+    """Show a session's conversation (at its head, or at the state named)."""
+    found = _store().resolve(ref)
+    if as_json:
+        data = summary(found.session)
+        data["state_id"] = found.state_id or found.session.head
+        data["messages"] = [m.to_record() for m in found.session.context(found.state_id)]
+        output.print_json(data)
+        return
+    sys.stdout.write(render_markdown(found.session, found.state_id))
+
+
+def render_markdown(session: Any, state_id: str | None = None) -> str:
+    """A session's conversation as Markdown."""
+    lines = [
+        f"# {session.title or session.id}",
+        "",
+        f"- session: `{session.id}`",
+        f"- model: {session.model}",
+        f"- updated: {session.updated_at}",
+    ]
+    usage, cost, _ = session.total_usage()
+    lines.append(f"- tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost ${cost:.4f}")
+    system = session.system_prompt(state_id)
+    if system:
+        lines += ["", "## System", "", system]
+    for message in session.context(state_id):
+        title = {"user": "User", "assistant": "Assistant", "tool": f"Tool result ({message.name})"}
+        lines += ["", f"## {title.get(message.role, message.role)}"]
+        if message.status:
+            lines.append(f"*({message.status})*")
+        if message.text:
+            lines += ["", message.text]
+        for call in message.tool_calls:
+            lines += ["", f"Tool call `{call.name}`:", "```json", call.arguments, "```"]
+    return "\n".join(lines) + "\n"
+
+
+@app.command("delete")
+def delete(ref: Annotated[str, typer.Argument(help="Session id or unique prefix.")]) -> None:
+    """Delete a saved session file."""
+    store = _store()
+    found = store.resolve(ref)
+    store.delete(found.session.id)
+    output.progress(f"deleted session {found.session.id}")
+
+
+@app.command("export")
+def export(
+    ref: Annotated[str, typer.Argument(help="Session id, unique prefix, or state id.")],
+    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or json.")] = "markdown",
+    out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
+) -> None:
+    """Export a session as Markdown or as its JSON document."""
+    from mamba_agents.errors import ConfigError
+
+    if fmt not in ("markdown", "json"):
+        raise ConfigError(f"--format: must be markdown or json, not {fmt!r}")
+    found = _store().resolve(ref)
+    text = (
+        found.session.to_json() if fmt == "json" else render_markdown(found.session, found.state_id)
+    )
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        output.progress(f"wrote {out}")

@@ -1,0 +1,55 @@
+"""Entry point: answers `--version` without loading anything, maps errors to exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the `mamba` command and exit with the documented code."""
+    args = sys.argv[1:] if argv is None else argv
+    if args == ["--version"]:
+        from mamba_agents._version import __version__
+
+        print(f"mamba {__version__}")
+        sys.exit(0)
+    sys.exit(run_app(args))
+
+
+def run_app(args: list[str]) -> int:
+    import click
+
+    from mamba_agents.errors import AgentError, ExitCode
+    from mamba_cli.app import app
+    from mamba_cli.output import error_line
+
+    verbose = any(a in ("-v", "--verbose") for a in args)
+    try:
+        result = app(args=args, prog_name="mamba", standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    except click.exceptions.Abort:
+        return ExitCode.INTERRUPTED
+    except click.ClickException as exc:
+        exc.show()
+        return ExitCode.USAGE
+    except AgentError as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        error_line(str(exc))
+        return exc.exit_code
+    except KeyboardInterrupt:
+        error_line("interrupted")
+        return ExitCode.INTERRUPTED
+    except BrokenPipeError:
+        return ExitCode.OK
+    except Exception as exc:
+        if verbose:
+            import traceback
+
+            traceback.print_exc()
+        error_line(f"internal error: {type(exc).__name__}: {exc} (run with --verbose for details)")
+        return ExitCode.RUNTIME
+    return result if isinstance(result, int) else ExitCode.OK
