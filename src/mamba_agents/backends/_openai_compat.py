@@ -136,14 +136,14 @@ class OpenAICompatibleBackend:
         )
 
     def _connect_hint(self, exc: Exception) -> str:
-        where = f"{self.display_model} at {self.base_url}"
-        local = {url: name for name, url in LOCAL_BASE_URLS.items()}.get(self.base_url)
-        advice = (
-            f"; is {local} running? Choose another model with --model or MAMBA_MODEL_BACKEND__MODEL"
-            if local
-            else "; check --base-url"
-        )
-        return f"cannot connect to {where} ({exc or 'connection refused'}){advice}"
+        provider = self.display_model.partition("/")[0]
+        if provider in LOCAL_BASE_URLS:
+            advice = (f"is {provider} running? Start it, or choose another model with --model "
+                      "(or MAMBA_MODEL_BACKEND__MODEL)")
+        else:
+            advice = "check the endpoint (--base-url) or choose another model with --model"
+        reason = str(exc) or "connection refused"
+        return f"cannot connect to {self.display_model} at {self.base_url} ({reason}); {advice}"
 
     async def aclose(self) -> None:
         await self._client.aclose()

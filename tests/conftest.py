@@ -1,0 +1,100 @@
+"""Shared fixtures: the scripted model server, an isolated home, the installed `mamba`."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from model_server import ScriptedModelServer
+
+MAMBA = Path(sys.executable).parent / "mamba"
+
+
+@pytest.fixture
+def server() -> Iterator[ScriptedModelServer]:
+    with ScriptedModelServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An isolated HOME, MAMBA_HOME, XDG config dir and working directory."""
+    root = tmp_path / "home"
+    (root / "work").mkdir(parents=True)
+    monkeypatch.setenv("HOME", str(root))
+    monkeypatch.setenv("MAMBA_HOME", str(root / "data"))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "config"))
+    for name in list(os.environ):
+        if (name.startswith("MAMBA_") and name != "MAMBA_HOME") or name.endswith("_API_KEY"):
+            monkeypatch.delenv(name)
+    monkeypatch.chdir(root / "work")
+    return root
+
+
+@dataclass
+class Completed:
+    code: int
+    stdout: str
+    stderr: str
+
+    def json(self) -> Any:
+        return json.loads(self.stdout)
+
+    def lines(self) -> list[dict[str, Any]]:
+        return [json.loads(line) for line in self.stdout.splitlines()]
+
+
+def run_mamba(
+    *args: str,
+    home: Path,
+    stdin: str | None = None,
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    timeout: float = 60,
+) -> Completed:
+    """Run the installed `mamba` command in the isolated home; stdin is empty unless given."""
+    environment = {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "MAMBA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "MAMBA_RETRY__BASE_WAIT": "0.01",
+        **(env or {}),
+    }
+    proc = subprocess.run(
+        [str(MAMBA), *args],
+        input=stdin if stdin is not None else "",
+        capture_output=True,
+        text=True,
+        env=environment,
+        cwd=cwd or home / "work",
+        timeout=timeout,
+    )
+    return Completed(proc.returncode, proc.stdout, proc.stderr)
+
+
+@pytest.fixture
+def mamba(home: Path, server: ScriptedModelServer):
+    """`mamba(*args)` runs the installed command against the scripted server."""
+
+    def invoke(*args: str, model: str = "openai/gpt-4o", **kwargs: Any) -> Completed:
+        if "run" in args:
+            args = (*args, "--model", model, "--base-url", server.base_url)
+        return run_mamba(*args, home=home, **kwargs)
+
+    return invoke
+
+
+def session_files(home: Path) -> list[Path]:
+    folder = home / "data" / "sessions"
+    return sorted(folder.glob("*.json")) if folder.is_dir() else []
