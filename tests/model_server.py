@@ -8,6 +8,7 @@ user message. A reply is a dict:
   {"status": 429, "retry_after": "0"}          an HTTP error (any status; body is an error object)
   {"delay": 1.5}                               wait before answering
   {"drop": True}                               stream one chunk, then close without finishing
+  {"drop": True, "text": ""}                   close the stream before any chunk
   {"invalid_json": True}                       send a malformed stream chunk
 Every request body and its headers are kept in `requests`.
 """
@@ -32,6 +33,11 @@ def _usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Clients that hang up (timeouts, interrupts) are expected here."""
+
+
 class ScriptedModelServer:
     """Start with `with ScriptedModelServer() as server:`; `server.base_url` ends in /v1."""
 
@@ -40,7 +46,7 @@ class ScriptedModelServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
 
@@ -164,6 +170,9 @@ class ScriptedModelServer:
                 self.send_header("connection", "close")
                 self.end_headers()
                 text = reply.get("text", "")
+                if reply.get("drop") and not text:
+                    self.close_connection = True
+                    return
                 pieces = max(1, int(reply.get("chunks", 3)))
                 size = max(1, -(-len(text) // pieces))
                 for start in range(0, len(text), size):

@@ -34,19 +34,34 @@ def test_dash_reads_the_prompt_from_stdin_only(mamba, server):
 def test_no_prompt_is_a_usage_error(home):
     result = run_mamba("run", home=home)
     assert result.code == 2
-    assert result.stderr.strip() == "mamba: no prompt: give PROMPT as an argument or pipe text on stdin"
+    assert (
+        result.stderr.strip()
+        == "mamba: no prompt: give PROMPT as an argument or pipe text on stdin"
+    )
 
 
 def test_json_result_object(mamba, server, home):
-    server.add({"text": "forty-two", "usage": {"prompt_tokens": 1000, "completion_tokens": 100,
-                                               "prompt_tokens_details": {"cached_tokens": 400}}})
+    server.add(
+        {
+            "text": "forty-two",
+            "usage": {
+                "prompt_tokens": 1000,
+                "completion_tokens": 100,
+                "prompt_tokens_details": {"cached_tokens": 400},
+            },
+        }
+    )
     result = mamba("run", "answer?", "-o", "json")
     assert result.code == 0
     data = result.json()
     assert data["status"] == "success" and data["result"] == "forty-two"
     assert data["num_turns"] == 1
-    assert data["usage"] == {"input_tokens": 600, "output_tokens": 100, "cache_read_tokens": 400,
-                             "cache_write_tokens": 0}
+    assert data["usage"] == {
+        "input_tokens": 600,
+        "output_tokens": 100,
+        "cache_read_tokens": 400,
+        "cache_write_tokens": 0,
+    }
     # gpt-4o: 2.5e-6 input, 1e-5 output, 1.25e-6 cached input.
     assert abs(data["cost_usd"] - (600 * 2.5e-6 + 100 * 1e-5 + 400 * 1.25e-6)) < 1e-9
     assert data["cost_source"] == "estimated"
@@ -95,8 +110,12 @@ def test_max_turns_exits_3(mamba, server):
 
 
 def test_max_cost_exits_4(mamba, server):
-    server.add({"tool_calls": [{"name": "nothing", "arguments": {}}],
-                "usage": {"prompt_tokens": 100000, "completion_tokens": 10}})
+    server.add(
+        {
+            "tool_calls": [{"name": "nothing", "arguments": {}}],
+            "usage": {"prompt_tokens": 100000, "completion_tokens": 10},
+        }
+    )
     result = mamba("run", "spend", "--max-cost", "0.01", "-o", "json")
     assert result.code == 4
     data = result.json()
@@ -119,7 +138,10 @@ def test_interrupt_exits_130_and_saves_a_valid_session(home, server):
     server.add({"text": "never", "delay": 5})
     proc = subprocess.Popen(
         [str(MAMBA), "run", "wait", "-m", "gpt-4o", "--base-url", server.base_url],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
         env={"PATH": os.environ["PATH"], "HOME": str(home), "MAMBA_HOME": str(home / "data")},
         cwd=home / "work",
     )
@@ -181,8 +203,7 @@ def test_api_key_never_reaches_files_or_output(mamba, server, home):
     assert secret not in result.stdout + result.stderr
     for path in session_files(home):
         assert secret not in path.read_text()
-    shown = run_mamba("config", "show", home=home,
-                      env={"MAMBA_MODEL_BACKEND__API_KEY": secret})
+    shown = run_mamba("config", "show", home=home, env={"MAMBA_MODEL_BACKEND__API_KEY": secret})
     assert secret not in shown.stdout and "****" in shown.stdout
 
 
@@ -201,8 +222,9 @@ def test_temperature_and_max_tokens_are_sent(mamba, server):
 
 
 def test_default_model_unreachable_says_how_to_choose(home):
-    result = run_mamba("run", "hello", home=home,
-                       env={"MAMBA_MODEL_BACKEND__BASE_URL": "http://127.0.0.1:9/v1"})
+    result = run_mamba(
+        "run", "hello", home=home, env={"MAMBA_MODEL_BACKEND__BASE_URL": "http://127.0.0.1:9/v1"}
+    )
     assert result.code == 1
     assert "ollama/llama3.2" in result.stderr and "--model" in result.stderr
     assert result.stderr.count("\n") == 1

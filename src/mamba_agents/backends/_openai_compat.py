@@ -138,8 +138,10 @@ class OpenAICompatibleBackend:
     def _connect_hint(self, exc: Exception) -> str:
         provider = self.display_model.partition("/")[0]
         if provider in LOCAL_BASE_URLS:
-            advice = (f"is {provider} running? Start it, or choose another model with --model "
-                      "(or MAMBA_MODEL_BACKEND__MODEL)")
+            advice = (
+                f"is {provider} running? Start it, or choose another model with --model "
+                "(or MAMBA_MODEL_BACKEND__MODEL)"
+            )
         else:
             advice = "check the endpoint (--base-url) or choose another model with --model"
         reason = str(exc) or "connection refused"

@@ -1,0 +1,162 @@
+"""Settings: precedence of every layer, errors that name the file and key, secrets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import run_mamba
+
+from mamba_agents.config import AgentSettings, Secret
+from mamba_agents.errors import ConfigError
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_defaults_are_the_seeds(home):
+    settings = AgentSettings()
+    assert settings.model_backend.model == "ollama/llama3.2"
+    assert settings.model_backend.base_url is None
+    assert settings.source_of("model_backend.model") == "default"
+
+
+def test_precedence_of_every_layer(home):
+    key = '[model_backend]\nmodel = "{}"\n'
+    write(home / "config" / "mamba" / "config.toml", key.format("from-user-toml"))
+    settings = AgentSettings()
+    assert settings.model_backend.model == "from-user-toml"
+    write(home / "work" / "config.toml", key.format("from-project-toml"))
+    assert AgentSettings().model_backend.model == "from-project-toml"
+    write(home / "mamba.env", "MAMBA_MODEL_BACKEND__MODEL=from-home-env\n")
+    assert AgentSettings().model_backend.model == "from-home-env"
+    write(home / "work" / ".env", "MAMBA_MODEL_BACKEND__MODEL=from-project-env\n")
+    assert AgentSettings().model_backend.model == "from-project-env"
+    settings = AgentSettings(environ={"MAMBA_MODEL_BACKEND__MODEL": "from-environment"})
+    assert settings.model_backend.model == "from-environment"
+    assert settings.source_of("model_backend.model") == "environment"
+    settings = AgentSettings(
+        environ={"MAMBA_MODEL_BACKEND__MODEL": "from-environment"},
+        overrides={"model_backend": {"model": "from-flag"}},
+    )
+    assert settings.model_backend.model == "from-flag"
+
+
+def test_project_env_beats_home_mamba_env(home):
+    write(home / "mamba.env", "MAMBA_AGENT__MAX_TURNS=7\nMAMBA_RETRY__RETRY_LEVEL=1\n")
+    write(home / "work" / ".env", "MAMBA_AGENT__MAX_TURNS=9\n")
+    settings = AgentSettings()
+    assert settings.agent.max_turns == 9
+    assert settings.retry.retry_level == 1
+    assert settings.source_of("agent.max_turns") == str(home / "work" / ".env")
+
+
+def test_config_file_loads_that_file_not_project_toml(home, tmp_path):
+    write(home / "work" / "config.toml", '[model_backend]\nmodel = "project"\n')
+    named = write(tmp_path / "named.toml", '[model_backend]\nmodel = "named"\n')
+    assert AgentSettings(config_file=named).model_backend.model == "named"
+
+
+def test_cli_config_flag_and_missing_file(home, tmp_path):
+    named = write(tmp_path / "named.toml", '[model_backend]\nmodel = "openai/named"\n')
+    result = run_mamba("--config", str(named), "config", "show", "--json", home=home)
+    assert result.json()["settings"]["model_backend"]["model"] == "openai/named"
+    missing = run_mamba("--config", str(tmp_path / "nope.toml"), "config", "show", home=home)
+    assert missing.code == 2
+    assert missing.stderr.strip() == f"mamba: --config {tmp_path / 'nope.toml'}: no such file"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('[model_backend]\nmodle = "x"\n', "model_backend.modle"),
+        ('[modelbackend]\nmodel = "x"\n', "unknown key 'modelbackend'"),
+        ("[model_backend\n", "TOML syntax error"),
+        ('[agent]\nmax_turns = "lots"\n', "agent.max_turns: expected an integer"),
+        ('[model_backend]\ntransport = "carrier-pigeon"\n', "must be one of auto, native, litellm"),
+        ("[retry]\nretry_level = 9\n", "retry.retry_level: must be between 1 and 3"),
+        ('[models."gpt-4o"]\nprice = 1\n', 'models."gpt-4o".price: unknown key'),
+    ],
+)
+def test_bad_toml_is_a_one_line_error_naming_file_and_key(home, text, message):
+    path = write(home / "work" / "config.toml", text)
+    with pytest.raises(ConfigError) as caught:
+        AgentSettings()
+    assert str(path) in str(caught.value) and message in str(caught.value)
+    result = run_mamba("config", "show", home=home)
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1 and message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_env_setting_is_reported(home):
+    with pytest.raises(ConfigError, match="MAMBA_MODEL_BACKEND__MODLE: unknown setting"):
+        AgentSettings(environ={"MAMBA_MODEL_BACKEND__MODLE": "x"})
+    write(home / "work" / ".env", "MAMBA_AGENTT__MAX_TURNS=3\n")
+    with pytest.raises(ConfigError, match=r"\.env: MAMBA_AGENTT__MAX_TURNS"):
+        AgentSettings(environ={})
+
+
+def test_other_programs_mamba_variables_are_left_alone(home):
+    settings = AgentSettings(environ={"MAMBA_ROOT_PREFIX": "/opt/conda", "MAMBA_EXE": "/bin/x"})
+    assert settings.model_backend.model == "ollama/llama3.2"
+
+
+def test_env_values_are_typed(home):
+    settings = AgentSettings(
+        environ={
+            "MAMBA_MODEL_BACKEND__STREAM": "false",
+            "MAMBA_MODEL_BACKEND__TEMPERATURE": "0.5",
+            "MAMBA_AGENT__MAX_COST": "1.25",
+            "MAMBA_MODEL_BACKEND__MAX_TOKENS": "none",
+        }
+    )
+    assert settings.model_backend.stream is False
+    assert settings.model_backend.temperature == 0.5
+    assert settings.agent.max_cost == 1.25
+    assert settings.model_backend.max_tokens is None
+    with pytest.raises(ConfigError, match="expected true or false"):
+        AgentSettings(environ={"MAMBA_MODEL_BACKEND__STREAM": "maybe"})
+
+
+def test_api_key_is_a_secret(home):
+    settings = AgentSettings(environ={"MAMBA_MODEL_BACKEND__API_KEY": "sk-abcdef123456"})
+    assert isinstance(settings.model_backend.api_key, Secret)
+    assert settings.model_backend.api_key.get() == "sk-abcdef123456"
+    for text in (repr(settings), str(settings.to_dict()), repr(settings.model_backend)):
+        assert "sk-abcdef123456" not in text
+
+
+def test_provider_key_from_dotenv_file(home, server):
+    from mamba_agents.backends import api_key_for, resolve_route
+
+    write(home / "work" / ".env", "OPENAI_API_KEY=sk-from-dotenv-file\n")
+    settings = AgentSettings(environ={})
+    assert api_key_for(resolve_route("openai/gpt-4o"), settings) == "sk-from-dotenv-file"
+    # Local providers get no key.
+    assert api_key_for(resolve_route("ollama/llama3.2"), settings) is None
+
+
+def test_config_path_lists_the_places(home):
+    result = run_mamba("config", "path", home=home)
+    assert result.code == 0
+    assert str(home / "work" / ".env") in result.stdout
+    assert str(home / "config" / "mamba" / "config.toml") in result.stdout
+
+
+def test_example_config_documents_every_key_and_parses(home):
+    from dataclasses import fields
+
+    from mamba_agents.config._schema import SECTIONS
+
+    example = Path(__file__).parents[1] / "config.example.toml"
+    settings = AgentSettings(config_file=example, environ={})
+    text = example.read_text()
+    for section, cls in SECTIONS.items():
+        assert f"[{section}]" in text
+        for field in fields(cls):
+            assert f"{field.name} =" in text, f"{section}.{field.name} undocumented"
+    assert settings.model_backend.model == "ollama/llama3.2"
