@@ -158,7 +158,7 @@ def test_timeout_is_retried_then_reported(server):
 
 def test_stream_dropped_before_any_text_is_retried(server):
     server.add({"text": "", "drop": True}, {"text": "second try"})
-    chunks, completion = collect(make_backend(server, "native"))
+    chunks, _completion = collect(make_backend(server, "native"))
     assert "".join(chunks) == "second try" and len(server.requests) == 2
 
 

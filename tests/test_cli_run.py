@@ -171,7 +171,7 @@ def test_session_by_prefix(mamba, server):
     mamba("run", "unrelated", "-o", "json")
     again = mamba("run", "--session", first["session_id"][:8], "two", "-o", "json").json()
     assert again["session_id"] == first["session_id"]
-    assert [m["content"] for m in server.requests[2]["messages"]][0] == "one"
+    assert next(m["content"] for m in server.requests[2]["messages"]) == "one"
 
 
 def test_older_state_forks_and_leaves_the_original_unchanged(mamba, server, home):
