@@ -16,19 +16,29 @@ def main(argv: list[str] | None = None) -> None:
     sys.exit(run_app(args))
 
 
+def _click_exceptions():
+    """Typer's click exceptions (recent Typer vendors click; older ones use it directly)."""
+    try:
+        from typer._click import exceptions
+    except ImportError:
+        from click import exceptions
+    return exceptions
+
+
 def run_app(args: list[str]) -> int:
-    import click
+    import typer
 
     from mamba_agents.errors import AgentError, ExitCode
     from mamba_cli.app import app
     from mamba_cli.output import error_line
 
+    click = _click_exceptions()
     verbose = any(a in ("-v", "--verbose") for a in args)
     try:
         result = app(args=args, prog_name="mamba", standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.exceptions.Abort:
+    except typer.Abort:
         return ExitCode.INTERRUPTED
     except click.ClickException as exc:
         exc.show()
