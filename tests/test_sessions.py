@@ -193,3 +193,16 @@ def test_two_processes_writing_one_session_lose_nothing(tmp_path):
     assert len(final.states) == 61
     for state in final.states.values():
         assert state.parent_id is None or state.parent_id in final.states
+
+
+def test_a_reformatted_file_still_loads_and_saves(tmp_path):
+    store = SessionStore(tmp_path)
+    session = Session()
+    turn(session, "one")
+    path = store.save(session)
+    path.write_text(json.dumps(json.loads(path.read_text()), indent=4))
+    loaded = SessionStore(tmp_path).load(session.id)
+    turn(loaded, "two")
+    SessionStore(tmp_path).save(loaded)
+    again = SessionStore(tmp_path).load(session.id)
+    assert [m.text for m in again.context()] == ["one", "re: one", "two", "re: two"]

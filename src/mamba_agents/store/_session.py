@@ -271,4 +271,25 @@ class Session:
             raise SessionError(
                 f"{where}: damaged session file (head {session.head} is not a state)"
             )
+        session._reuse_lines(text)
         return session
+
+    def _reuse_lines(self, text: str) -> None:
+        """Keep each record's line from a file in our one-record-per-line layout as its
+        serialized form, so the next save does not serialize the whole history again."""
+        lines = text.split("\n")
+        for marker, prefix, records in (
+            (' "messages": [', "m", self.messages),
+            (' "states": [', "s", self.states),
+        ):
+            try:
+                start = lines.index(marker) + 1
+            except ValueError:
+                return
+            block = lines[start : start + len(records)]
+            if len(block) != len(records):
+                return
+            for key, line in zip(records, block, strict=True):
+                if not line.startswith(f'{{"id":"{key}"'):
+                    return
+                self._fragments[prefix + key] = line.removesuffix(",")
