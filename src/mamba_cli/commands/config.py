@@ -12,7 +12,9 @@ import typer
 from mamba_cli import output
 
 app = typer.Typer(
-    help="Show the effective settings and the files they come from.", no_args_is_help=True
+    help="Show the effective settings and the files they come from.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
 )
 
 

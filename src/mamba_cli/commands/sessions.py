@@ -10,7 +10,11 @@ import typer
 
 from mamba_cli import output
 
-app = typer.Typer(help="List, show, delete and export saved sessions.", no_args_is_help=True)
+app = typer.Typer(
+    help="List, show, delete and export saved sessions.",
+    no_args_is_help=True,
+    rich_markup_mode=None,
+)
 
 
 def _store() -> Any:
