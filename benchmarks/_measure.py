@@ -18,8 +18,13 @@ def measure(argv: list[str], runs: int, env: dict[str, str] | None = None) -> di
     walls, rss = [], []
     for index in range(runs + 1):
         started = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                stdin=subprocess.DEVNULL, env=env)
+        proc = subprocess.Popen(
+            argv,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            stdin=subprocess.DEVNULL,
+            env=env,
+        )
         _, status, usage = os.wait4(proc.pid, 0)
         elapsed = time.perf_counter() - started
         if os.waitstatus_to_exitcode(status) != 0:
@@ -33,8 +38,9 @@ def measure(argv: list[str], runs: int, env: dict[str, str] | None = None) -> di
 def heavy_imports(argv: list[str], env: dict[str, str] | None = None) -> list[str]:
     """Which of the heavy modules the command imports."""
     environment = dict(env or os.environ, PYTHONPROFILEIMPORTTIME="1")
-    proc = subprocess.run(argv, capture_output=True, text=True, env=environment,
-                          stdin=subprocess.DEVNULL)
+    proc = subprocess.run(
+        argv, capture_output=True, text=True, env=environment, stdin=subprocess.DEVNULL
+    )
     found = set()
     for line in proc.stderr.splitlines():
         name = line.rsplit("|", 1)[-1].strip()

@@ -1,6 +1,6 @@
 """Time to save one more turn of a 2,000-message session (budget: 20 ms).
 
-    python benchmarks/session_save.py [--messages 2000] [--runs 30]
+python benchmarks/session_save.py [--messages 2000] [--runs 30]
 """
 
 from __future__ import annotations
@@ -25,9 +25,15 @@ def add_turn(session: Session, index: int) -> None:
         parent_id=session.head,
         new_messages=[
             Message.user(f"question {index}: {TEXT[:120]}"),
-            Message(role="assistant", content=TEXT, model="openai/gpt-4o",
-                    usage=Usage(1200 + index, 300), cost_usd=0.006, cost_source="estimated",
-                    duration_ms=900),
+            Message(
+                role="assistant",
+                content=TEXT,
+                model="openai/gpt-4o",
+                usage=Usage(1200 + index, 300),
+                cost_usd=0.006,
+                cost_source="estimated",
+                duration_ms=900,
+            ),
         ],
         model="openai/gpt-4o",
         system="You are helpful.",
@@ -60,8 +66,10 @@ def main() -> None:
     first_save = time.perf_counter() - started
     size = path.stat().st_size / 1e6
     print(f"| measure | value |\n|---|---|")
-    print(f"| save one turn, {args.messages}-message session (median of {args.runs}) "
-          f"| {statistics.median(times) * 1000:.1f} ms |")
+    print(
+        f"| save one turn, {args.messages}-message session (median of {args.runs}) "
+        f"| {statistics.median(times) * 1000:.1f} ms |"
+    )
     print(f"| load the session | {load_time * 1000:.1f} ms |")
     print(f"| first save after loading | {first_save * 1000:.1f} ms |")
     print(f"| file size | {size:.2f} MB |")

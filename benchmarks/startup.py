@@ -32,8 +32,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
     args = parser.parse_args()
-    server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "model_server.py")],
-                              stdout=subprocess.PIPE, text=True)
+    server = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests" / "model_server.py")], stdout=subprocess.PIPE, text=True
+    )
     base_url = server.stdout.readline().strip()
     home = tempfile.mkdtemp(prefix="mamba-bench-")
     env = dict(os.environ, MAMBA_HOME=home, HOME=home, XDG_CONFIG_HOME=home)
@@ -57,10 +58,14 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, figures in results.items():
         heavy = ", ".join(imports[name]) or "none"
-        print(f"| `{name}` | {figures['wall'] * 1000:.0f} ms | {figures['wall'] / baseline:.2f}× "
-              f"| {figures['rss']:.0f} MB | {heavy} |")
-    print(f"\n{args.runs} runs each, medians; Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} cores.")
+        print(
+            f"| `{name}` | {figures['wall'] * 1000:.0f} ms | {figures['wall'] / baseline:.2f}× "
+            f"| {figures['rss']:.0f} MB | {heavy} |"
+        )
+    print(
+        f"\n{args.runs} runs each, medians; Python {sys.version.split()[0]}, "
+        f"{os.cpu_count()} cores."
+    )
 
 
 if __name__ == "__main__":

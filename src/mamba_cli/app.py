@@ -13,7 +13,7 @@ app = typer.Typer(
     name="mamba",
     help="A terminal agent: one-shot runs, sessions you can continue or fork, cost you can see.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     # Plain help and tracebacks: Typer's rich formatting costs ~100 ms of start-up.
     rich_markup_mode=None,
     pretty_exceptions_enable=False,

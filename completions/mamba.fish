@@ -1,0 +1,1 @@
+complete --command mamba --no-files --arguments "(env _MAMBA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=get-args _TYPER_COMPLETE_ARGS=(commandline -cp) mamba)" --condition "env _MAMBA_COMPLETE=complete_fish _TYPER_COMPLETE_FISH_ACTION=is-args _TYPER_COMPLETE_ARGS=(commandline -cp) mamba"
