@@ -7,15 +7,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-
-from mamba_agents.messages import Message, Usage  # noqa: E402
-from mamba_agents.store import Session, SessionStore  # noqa: E402
+from mamba_agents.messages import Message, Usage
+from mamba_agents.store import Session, SessionStore
 
 TEXT = "A typical answer paragraph with some code: `def f(x): return x * 2`. " * 6
 
@@ -65,7 +61,7 @@ def main() -> None:
     cold.save(loaded)
     first_save = time.perf_counter() - started
     size = path.stat().st_size / 1e6
-    print(f"| measure | value |\n|---|---|")
+    print("| measure | value |\n|---|---|")
     print(
         f"| save one turn, {args.messages}-message session (median of {args.runs}) "
         f"| {statistics.median(times) * 1000:.1f} ms |"

@@ -54,7 +54,7 @@ def main() -> None:
         server.terminate()
         server.wait()
     baseline = results["baseline: python + httpx, same request"]["wall"]
-    print(f"| command | median wall | × baseline | peak RSS | heavy imports |")
+    print("| command | median wall | × baseline | peak RSS | heavy imports |")
     print("|---|---|---|---|---|")
     for name, figures in results.items():
         heavy = ", ".join(imports[name]) or "none"
