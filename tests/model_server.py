@@ -7,6 +7,7 @@ user message. A reply is a dict:
   {"usage": {...}} / {"usage": None}           override or omit the usage object
   {"status": 429, "retry_after": "0"}          an HTTP error (any status; body is an error object)
   {"delay": 1.5}                               wait before answering
+  {"chunk_delay": 0.3}                         wait between streamed chunks
   {"drop": True}                               stream one chunk, then close without finishing
   {"drop": True, "text": ""}                   close the stream before any chunk
   {"invalid_json": True}                       send a malformed stream chunk
@@ -176,6 +177,8 @@ class ScriptedModelServer:
                 pieces = max(1, int(reply.get("chunks", 3)))
                 size = max(1, -(-len(text) // pieces))
                 for start in range(0, len(text), size):
+                    if start and reply.get("chunk_delay"):
+                        time.sleep(reply["chunk_delay"])
                     self._event(
                         {
                             "choices": [
