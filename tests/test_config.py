@@ -160,3 +160,83 @@ def test_example_config_documents_every_key_and_parses(home):
         for field in fields(cls):
             assert f"{field.name} =" in text, f"{section}.{field.name} undocumented"
     assert settings.model_backend.model == "ollama/llama3.2"
+
+
+def _failing_run(server, **retry):
+    from mamba_agents import Agent
+
+    server.add(*[{"status": 503}] * 10)
+    settings = AgentSettings(
+        environ={},
+        load=False,
+        overrides={
+            "model_backend": {"model": "openai/gpt-4o", "base_url": server.base_url},
+            "retry": {"base_wait": 0.001, **retry},
+        },
+    )
+    with pytest.raises(Exception, match="503"):
+        Agent(settings=settings).run_sync("x")
+    return len(server.requests)
+
+
+@pytest.mark.parametrize(("level", "requests"), [(1, 3), (2, 4), (3, 6)])
+def test_retry_level_sets_the_retry_count(server, level, requests):
+    assert _failing_run(server, retry_level=level) == requests
+
+
+def test_max_retries_overrides_the_level(server):
+    assert _failing_run(server, retry_level=3, max_retries=1) == 2
+
+
+def test_max_wait_caps_retry_after(server):
+    from mamba_agents import Agent
+    from mamba_agents.events import RetryEvent
+
+    server.add({"status": 429, "retry_after": "60"}, {"text": "ok"})
+    settings = AgentSettings(
+        environ={},
+        load=False,
+        overrides={
+            "model_backend": {"model": "openai/gpt-4o", "base_url": server.base_url},
+            "retry": {"max_wait": 0.05},
+        },
+    )
+
+    async def events():
+        return [e async for e in Agent(settings=settings).run_stream("x")]
+
+    import asyncio
+
+    waits = [e.wait_seconds for e in asyncio.run(events()) if isinstance(e, RetryEvent)]
+    assert waits == [0.05]
+
+
+def test_session_save_false_saves_nothing(home, server):
+    from conftest import session_files
+
+    result = run_mamba(
+        "run",
+        "x",
+        "-m",
+        "gpt-4o",
+        "--base-url",
+        server.base_url,
+        home=home,
+        env={"MAMBA_SESSION__SAVE": "false"},
+    )
+    assert result.code == 0 and session_files(home) == []
+
+
+def test_default_context_window_setting(home):
+    from mamba_agents.backends import get_profile
+
+    settings = AgentSettings(environ={"MAMBA_MODEL_BACKEND__DEFAULT_CONTEXT_WINDOW": "32768"})
+    assert get_profile("openai/unknown-model-x", settings).context_window == 32768
+    assert get_profile("openai/gpt-4o", settings).context_window == 128000
+
+
+def test_agent_system_prompt_setting_is_sent(home, server):
+    write(home / "work" / "config.toml", '[agent]\nsystem_prompt = "From config."\n')
+    result = run_mamba("run", "x", "-m", "gpt-4o", "--base-url", server.base_url, home=home)
+    assert result.code == 0
+    assert server.requests[0]["messages"][0] == {"role": "system", "content": "From config."}
