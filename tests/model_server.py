@@ -195,45 +195,20 @@ class ScriptedModelServer:
                 for index, call in enumerate(self._tool_calls(reply)):
                     arguments = call["function"]["arguments"]
                     half = len(arguments) // 2
-                    self._event(
-                        {
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "delta": {
-                                        "tool_calls": [
-                                            {
-                                                "index": index,
-                                                "id": call["id"],
-                                                "type": "function",
-                                                "function": {
-                                                    "name": call["function"]["name"],
-                                                    "arguments": arguments[:half],
-                                                },
-                                            }
-                                        ]
-                                    },
-                                }
-                            ]
-                        }
-                    )
-                    self._event(
-                        {
-                            "choices": [
-                                {
-                                    "index": 0,
-                                    "delta": {
-                                        "tool_calls": [
-                                            {
-                                                "index": index,
-                                                "function": {"arguments": arguments[half:]},
-                                            }
-                                        ]
-                                    },
-                                }
-                            ]
-                        }
-                    )
+                    first = {
+                        "index": index,
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {
+                            "name": call["function"]["name"],
+                            "arguments": arguments[:half],
+                        },
+                    }
+                    for delta in (
+                        first,
+                        {"index": index, "function": {"arguments": arguments[half:]}},
+                    ):
+                        self._event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}}]})
                 finish = "tool_calls" if reply.get("tool_calls") else "stop"
                 self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 usage = self._usage(body, reply)
