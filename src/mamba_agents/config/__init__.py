@@ -15,9 +15,11 @@ from mamba_agents.config._schema import (
     LoggingConfig,
     ModelBackendConfig,
     ModelOverride,
+    PermissionsConfig,
     RetryConfig,
     Secret,
     SessionConfig,
+    ToolsConfig,
 )
 
 __all__ = [
@@ -26,9 +28,11 @@ __all__ = [
     "LoggingConfig",
     "ModelBackendConfig",
     "ModelOverride",
+    "PermissionsConfig",
     "RetryConfig",
     "Secret",
     "SessionConfig",
+    "ToolsConfig",
 ]
 
 
@@ -46,6 +50,8 @@ class AgentSettings:
     retry: RetryConfig
     logging: LoggingConfig
     session: SessionConfig
+    tools: ToolsConfig
+    permissions: PermissionsConfig
 
     def __init__(
         self,

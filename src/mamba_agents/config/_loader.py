@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 import types
@@ -123,6 +124,12 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
         if value is None or (isinstance(value, str) and value.lower() in ("", "none", "null")):
             return None
         hint = options[0]
+    if typing.get_origin(hint) is list:
+        if isinstance(value, str):
+            value = _list_from_text(value, where)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(f"{where}: expected a list of strings, got {value!r}")
+        return list(value)
     if hint is Secret:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string")
@@ -150,6 +157,18 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
             raise ConfigError(f"{where}: expected a string, got {value!r}")
         return value
     return value
+
+
+def _list_from_text(text: str, where: str) -> list[str]:
+    """A list from an environment value: a JSON array, or comma-separated items."""
+    text = text.strip()
+    if text.startswith("["):
+        try:
+            value = json.loads(text)
+        except ValueError:
+            raise ConfigError(f"{where}: expected a JSON list, got {text!r}") from None
+        return value
+    return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) -> Any:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
@@ -10,9 +10,11 @@ __all__ = [
     "LoggingConfig",
     "ModelBackendConfig",
     "ModelOverride",
+    "PermissionsConfig",
     "RetryConfig",
     "Secret",
     "SessionConfig",
+    "ToolsConfig",
 ]
 
 
@@ -115,6 +117,28 @@ class SessionConfig:
 
 
 @dataclass
+class ToolsConfig:
+    """`[tools]`: the built-in tools and their sandbox (owned by the runtime)."""
+
+    enabled: bool = True
+    sandbox: str | None = None
+    allowed_extensions: list[str] = field(default_factory=list)
+    denied_extensions: list[str] = field(default_factory=list)
+    max_file_size: int = 10_000_000
+    bash_timeout: float = 30.0
+    output_limit: int = 30_000
+
+
+@dataclass
+class PermissionsConfig:
+    """`[permissions]`: rules such as `run_bash(git *)` or `write_file(src/**)`."""
+
+    allow: list[str] = field(default_factory=list)
+    deny: list[str] = field(default_factory=list)
+    ask: list[str] = field(default_factory=list)
+
+
+@dataclass
 class ModelOverride:
     """`[models."name"]`: facts about a model that beat the bundled table.
 
@@ -136,6 +160,8 @@ SECTIONS: dict[str, type] = {
     "retry": RetryConfig,
     "logging": LoggingConfig,
     "session": SessionConfig,
+    "tools": ToolsConfig,
+    "permissions": PermissionsConfig,
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -147,5 +173,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("retry", "retry_level"): (1, 3),
     ("agent", "max_turns"): (1, 10_000),
+    ("tools", "max_file_size"): (1, 10**12),
+    ("tools", "output_limit"): (100, 10**9),
     ("retry", "max_retries"): (0, 20),
 }

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,37 @@ from mamba_agents.events import (
 )
 from mamba_agents.messages import Message, ToolCall, Usage
 from mamba_agents.tokens import CostEstimator, TokenCounter, combine_sources
-from mamba_agents.tools import Tool
+from mamba_agents.tools import Decision, PermissionPolicy, Tool, suggest_rule
+
+# Asked when a rule says "ask": (call, tool, decision) -> allowed?
+Approver = Callable[[ToolCall, Tool, Decision], Awaitable[bool]]
+
+
+@dataclass(frozen=True)
+class ToolGate:
+    """The runtime's permission check before each tool call. No policy: everything runs."""
+
+    policy: PermissionPolicy | None = None
+    approver: Approver | None = None
+
+    async def refusal(self, call: ToolCall, tool: Tool, arguments: dict[str, Any]) -> str | None:
+        """None when the call may run, else the refusal the model will read."""
+        if self.policy is None:
+            return None
+        decision = self.policy.decide(tool.name, arguments, tool.risk)
+        if decision.action == "allow":
+            return None
+        if decision.action == "ask" and self.approver is not None:
+            if await self.approver(call, tool, decision):
+                return None
+            return f"Error: permission denied by the user for {tool.name}"
+        if decision.action == "deny":
+            return f"Error: permission denied for {tool.name}: {decision.reason}"
+        rule = suggest_rule(tool.name, arguments)
+        return (
+            f"Error: permission needed for {tool.name}: {decision.reason}; the user can "
+            f"allow it with --allow '{rule}' or a [permissions] allow rule"
+        )
 
 
 @dataclass(frozen=True)
@@ -52,6 +82,7 @@ class RunProgress:
     cost_usd: float = 0.0
     cost_sources: list[str] = field(default_factory=list)
     num_turns: int = 0
+    permission_denials: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"
     streaming_text: list[str] = field(default_factory=list)
 
@@ -78,6 +109,7 @@ async def advance(
     pricing: CostEstimator,
     progress: RunProgress,
     counter: Callable[[], TokenCounter],
+    gate: ToolGate | None = None,
 ) -> AsyncIterator[Event]:
     """Run one user turn to a final answer or a limit; sets `progress.status`."""
     progress.new_messages.append(prompt)
@@ -148,7 +180,9 @@ async def advance(
             progress.new_messages.extend([assistant, *results])
             progress.status = stop
             return
-        async for event in _run_tools(assistant, tools, options.tool_timeout, progress):
+        async for event in _run_tools(
+            assistant, tools, options.tool_timeout, progress, gate or ToolGate()
+        ):
             yield event
 
 
@@ -176,41 +210,70 @@ def _counted_usage(counter: TokenCounter, wire: list[dict[str, Any]], answer: Me
     return Usage(input_tokens=counter.count_messages(wire), output_tokens=output)
 
 
-async def _call_tool(call: ToolCall, tools: dict[str, Tool], timeout: float) -> tuple[str, bool]:
+def _prepare(call: ToolCall, tools: dict[str, Tool]) -> tuple[Tool, dict[str, Any]] | str:
+    """The tool and its arguments, or the error the model will read."""
     tool = tools.get(call.name)
     if tool is None:
         known = ", ".join(sorted(tools)) or "none"
-        return f"Error: unknown tool '{call.name}' (available: {known})", True
+        return f"Error: unknown tool '{call.name}' (available: {known})"
     try:
-        arguments = call.parsed_arguments()
+        return tool, call.parsed_arguments()
     except ValueError as exc:
-        return f"Error: invalid arguments for {call.name}: {exc}", True
+        return f"Error: invalid arguments for {call.name}: {exc}"
+
+
+async def _invoke(tool: Tool, arguments: dict[str, Any], timeout: float) -> tuple[str, bool]:
     try:
         return await asyncio.wait_for(tool.invoke(arguments), timeout), False
     except TimeoutError:
-        return f"Error: {call.name} timed out after {timeout:g} s", True
+        return f"Error: {tool.name} timed out after {timeout:g} s", True
     except TypeError as exc:
-        return f"Error: invalid arguments for {call.name}: {exc}", True
+        return f"Error: invalid arguments for {tool.name}: {exc}", True
     except Exception as exc:
         return f"Error: {type(exc).__name__}: {exc}", True
 
 
 async def _run_tools(
-    assistant: Message, tools: dict[str, Tool], timeout: float, progress: RunProgress
+    assistant: Message,
+    tools: dict[str, Tool],
+    timeout: float,
+    progress: RunProgress,
+    gate: ToolGate,
 ) -> AsyncIterator[Event]:
-    """Run the calls concurrently; add the assistant message and every result together."""
+    """Check each call's permission (one at a time), then run the allowed calls
+    concurrently; add the assistant message and every result together."""
     calls = assistant.tool_calls
-    for call in calls:
-        yield ToolCallStarted(call.id, call.name, call.arguments)
-    started = time.monotonic()
-
-    async def timed(index: int) -> tuple[int, str, bool, int]:
-        content, failed = await _call_tool(calls[index], tools, timeout)
-        return index, content, failed, int((time.monotonic() - started) * 1000)
-
-    tasks = [asyncio.ensure_future(timed(i)) for i in range(len(calls))]
     results: dict[int, Message] = {}
+    runnable: list[tuple[int, Tool, dict[str, Any]]] = []
+    tasks: list[asyncio.Future[tuple[int, str, bool, int]]] = []
     try:
+        for index, call in enumerate(calls):
+            yield ToolCallStarted(call.id, call.name, call.arguments)
+            prepared = _prepare(call, tools)
+            refusal = prepared if isinstance(prepared, str) else await gate.refusal(call, *prepared)
+            if refusal is None:
+                runnable.append((index, *prepared))
+                continue
+            if not isinstance(prepared, str):
+                progress.permission_denials.append(
+                    {
+                        "tool": call.name,
+                        "call_id": call.id,
+                        "arguments": prepared[1],
+                        "reason": refusal.removeprefix("Error: "),
+                    }
+                )
+            results[index] = Message.tool_result(call, refusal)
+            yield ToolResult(call.id, call.name, refusal, True, 0)
+        started = time.monotonic()
+
+        async def timed(
+            index: int, tool: Tool, arguments: dict[str, Any]
+        ) -> tuple[int, str, bool, int]:
+            content, failed = await _invoke(tool, arguments, timeout)
+            return index, content, failed, int((time.monotonic() - started) * 1000)
+
+        tasks = [asyncio.ensure_future(timed(*item)) for item in runnable]
         for next_done in asyncio.as_completed(tasks):
             index, content, failed, elapsed = await next_done
             results[index] = Message.tool_result(calls[index], content)

@@ -11,7 +11,7 @@ from typing import Any
 
 from mamba_agents.backends import Backend, ModelProfile, create_backend, get_profile, resolve_route
 from mamba_agents.config import AgentSettings
-from mamba_agents.engine._loop import LoopOptions, RunProgress, advance
+from mamba_agents.engine._loop import Approver, LoopOptions, RunProgress, ToolGate, advance
 from mamba_agents.errors import AgentError, BudgetExceededError, MaxTurnsError, ModelTimeoutError
 from mamba_agents.events import ErrorEvent, Event, RunResult, UsageEvent
 from mamba_agents.messages import Message
@@ -25,7 +25,7 @@ from mamba_agents.tokens import (
     UsageTracker,
     combine_sources,
 )
-from mamba_agents.tools import Tool, as_tool
+from mamba_agents.tools import PermissionPolicy, Tool, as_tool
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,9 @@ class Agent:
 
     `model` is a `provider/name` string (default: the settings' model). The conversation is a
     `Session`: pass `store=` to save it after every run, `session=` to continue one.
+    `permissions` (a `PermissionPolicy`) decides which tool calls run; calls it says "ask"
+    about go to `approver`, and are refused when there is none. Without a policy every tool
+    the agent was given may run.
     """
 
     def __init__(
@@ -78,6 +81,8 @@ class Agent:
         backend: Backend | None = None,
         session: Session | None = None,
         store: SessionStore | None = None,
+        permissions: PermissionPolicy | None = None,
+        approver: Approver | None = None,
     ):
         self.settings = settings if settings is not None else AgentSettings()
         self.config = config or AgentConfig()
@@ -94,6 +99,7 @@ class Agent:
                 raise AgentError(f"two tools are named '{tool.name}'")
             self.tools[tool.name] = tool
         self.store = store
+        self.gate = ToolGate(permissions, approver)
         self.session = session or Session(model=self.model)
         explicit = self.config.system_prompt or system_prompt
         self.system_prompt: str = (
@@ -172,6 +178,7 @@ class Agent:
                 pricing=self.pricing,
                 progress=progress,
                 counter=self._token_counter,
+                gate=self.gate,
             ):
                 await queue.put(event)
 
@@ -231,6 +238,7 @@ class Agent:
             cost_usd=progress.cost_usd,
             cost_source=progress.cost_source,
             duration_ms=int((time.monotonic() - started) * 1000),
+            permission_denials=list(progress.permission_denials),
             error=str(error) if error is not None else _limit_message(progress.status),
         )
 

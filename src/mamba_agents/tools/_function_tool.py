@@ -24,6 +24,7 @@ class Tool:
     description: str
     parameters: dict[str, Any]
     function: Callable[..., Any]
+    risk: str = "execute"
 
     def schema(self) -> dict[str, Any]:
         """The OpenAI `tools` entry."""
@@ -37,7 +38,14 @@ class Tool:
         }
 
     async def invoke(self, arguments: dict[str, Any]) -> str:
-        """Call the function (sync functions in a worker thread) and return text."""
+        """Call the function (sync functions in a worker thread) and return text.
+
+        Only the parameters in the schema are accepted: runtime-supplied ones (such as the
+        sandbox) cannot be set by the model.
+        """
+        unknown = sorted(set(arguments) - set(self.parameters.get("properties", {})))
+        if unknown:
+            raise TypeError(f"unexpected argument(s): {', '.join(unknown)}")
         if inspect.iscoroutinefunction(self.function):
             value = await self.function(**arguments)
         else:
@@ -51,6 +59,8 @@ def result_text(value: Any) -> str:
         return value
     if value is None:
         return ""
+    if hasattr(value, "to_text"):
+        return value.to_text()
     if hasattr(value, "to_dict"):
         value = value.to_dict()
     try:
@@ -114,12 +124,17 @@ def _docstring_parts(doc: str) -> tuple[str, dict[str, str]]:
 
 
 def tool_from_function(
-    function: Callable[..., Any], *, name: str | None = None, hidden: frozenset[str] = frozenset()
+    function: Callable[..., Any],
+    *,
+    name: str | None = None,
+    hidden: frozenset[str] = frozenset(),
+    risk: str = "execute",
 ) -> Tool:
     """Build a `Tool` from a function's signature, type hints and docstring.
 
     Parameters named in `hidden` (runtime-supplied, such as a sandbox) are left out of the
-    schema the model sees.
+    schema the model sees. `risk` (`read`, `write` or `execute`) is what permission
+    defaults go by; a function's risk is unknown, so it defaults to `execute`.
     """
     signature = inspect.signature(function)
     hints = typing.get_type_hints(function)
@@ -140,7 +155,7 @@ def tool_from_function(
     parameters: dict[str, Any] = {"type": "object", "properties": properties}
     if required:
         parameters["required"] = required
-    return Tool(name or function.__name__, summary or function.__name__, parameters, function)
+    return Tool(name or function.__name__, summary or function.__name__, parameters, function, risk)
 
 
 def as_tool(item: Tool | Callable[..., Any]) -> Tool:

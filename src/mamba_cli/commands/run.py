@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from mamba_cli import output
+from mamba_cli.tool_access import ToolAccess
 
 EXIT_FOR_STATUS = {
     "success": 0,
@@ -65,6 +66,22 @@ def run(
     max_tokens: Annotated[
         int | None, typer.Option("--max-tokens", min=1, help="Most output tokens per request.")
     ] = None,
+    allow: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--allow", help="Allow a tool or TOOL(PATTERN), e.g. 'run_bash(git *)'. Repeatable."
+        ),
+    ] = None,
+    deny: Annotated[
+        list[str] | None, typer.Option("--deny", help="Refuse a tool or TOOL(PATTERN). Repeatable.")
+    ] = None,
+    allow_all: Annotated[
+        bool, typer.Option("--allow-all", help="Allow every tool call no deny rule refuses.")
+    ] = False,
+    no_tools: Annotated[bool, typer.Option("--no-tools", help="Offer the model no tools.")] = False,
+    sandbox: Annotated[
+        str | None, typer.Option("--sandbox", help="Folder the tools may touch (default: here).")
+    ] = None,
 ) -> int:
     """Run one prompt and print the answer."""
     from mamba_agents.errors import ConfigError
@@ -101,6 +118,7 @@ def run(
         continue_latest=continue_,
         session_ref=session,
         system=system,
+        access=ToolAccess(allow or [], deny or [], allow_all, no_tools, sandbox),
     )
 
 
@@ -131,6 +149,7 @@ def execute(
     continue_latest: bool,
     session_ref: str | None,
     system: str | None,
+    access: ToolAccess,
 ) -> int:
     """Run the agent with a renderer for the output format; return the exit code."""
     import asyncio
@@ -139,17 +158,19 @@ def execute(
 
     from mamba_agents.engine import Agent
     from mamba_agents.store import SessionStore
-
-    store = SessionStore()
     from mamba_cli.commands._sessions_ref import pick_session
 
+    store = SessionStore()
     session = pick_session(store, continue_latest=continue_latest, ref=session_ref)
     save = save and settings.session.save
+    tools, policy = access.build(settings)
     agent = Agent(
         settings=settings,
         session=session,
         store=store if save else None,
         system_prompt=system or "",
+        tools=tools,
+        permissions=policy,
     )
     renderer = Renderer(output_format, agent, saved=save)
 
@@ -192,7 +213,13 @@ class Renderer:
             output.print_json_line(event.to_dict())
 
     def handle(self, event: Any) -> None:
-        from mamba_agents.events import RetryEvent, RunResult, TextDelta, ToolCallStarted
+        from mamba_agents.events import (
+            RetryEvent,
+            RunResult,
+            TextDelta,
+            ToolCallStarted,
+            ToolResult,
+        )
 
         if isinstance(event, RunResult):
             self.finish(event)
@@ -205,6 +232,9 @@ class Renderer:
             self.streamed = True
         elif isinstance(event, ToolCallStarted):
             output.progress(f"⏺ {event.name} {output.shorten(event.arguments, 60)}")
+        elif isinstance(event, ToolResult):
+            mark = "✗" if event.is_error else "⎿"
+            output.progress(f"  {mark} {output.shorten(event.content, 100)}")
         elif isinstance(event, RetryEvent):
             output.progress(
                 f"retrying in {event.wait_seconds:.1f} s ({output.shorten(event.reason, 100)})"

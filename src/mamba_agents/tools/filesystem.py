@@ -1,0 +1,240 @@
+"""File tools: read, write, append, list, info, delete, move, copy; all through the sandbox."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from mamba_agents.tools._ignore import IgnoreRules
+from mamba_agents.tools._security import FilesystemSecurity, SandboxError
+
+__all__ = [
+    "DirectoryListing",
+    "FileEntry",
+    "FilesystemSecurity",
+    "SandboxError",
+    "append_file",
+    "copy_file",
+    "delete_file",
+    "file_info",
+    "list_directory",
+    "move_file",
+    "read_file",
+    "write_file",
+]
+
+DEFAULT_MAX_ENTRIES = 500
+
+
+def _security(security: FilesystemSecurity | None) -> FilesystemSecurity:
+    return security if security is not None else FilesystemSecurity()
+
+
+def _stamp(seconds: float) -> str:
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file or directory: path relative to the sandbox base, type, size, times."""
+
+    path: str
+    type: str
+    size: int
+    modified: str
+    created: str | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class DirectoryListing:
+    """Entries of a directory, sorted; `truncated` says the cap cut the list."""
+
+    path: str
+    entries: list[FileEntry]
+    truncated: bool = False
+
+    def to_text(self) -> str:
+        lines = [
+            f"{e.path}/" if e.type == "directory" else f"{e.path}  ({e.size} bytes)"
+            for e in self.entries
+        ]
+        if not lines:
+            lines.append(f"(empty: {self.path})")
+        if self.truncated:
+            lines.append(f"[listing truncated at {len(self.entries)} entries]")
+        return "\n".join(lines)
+
+
+def _entry(real: Path, security: FilesystemSecurity) -> FileEntry:
+    info = real.stat()
+    created = getattr(info, "st_birthtime", None)
+    return FileEntry(
+        path=security.display(real),
+        type="directory" if real.is_dir() else "file",
+        size=info.st_size,
+        modified=_stamp(info.st_mtime),
+        created=_stamp(created) if created else None,
+    )
+
+
+def read_file(
+    path: str, encoding: str = "utf-8", security: FilesystemSecurity | None = None
+) -> str:
+    """Read the contents of a text file.
+
+    Args:
+        path: File path, relative to the working directory.
+        encoding: Text encoding.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    if real.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; use list_directory")
+    security.check_size(real)
+    return real.read_text(encoding=encoding, errors="replace")
+
+
+def write_file(path: str, content: str, security: FilesystemSecurity | None = None) -> str:
+    """Write a file, replacing what it held; parent directories are created.
+
+    Args:
+        path: File path, relative to the working directory.
+        content: The complete new contents.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    data = content.encode("utf-8")
+    if len(data) > security.max_file_size:
+        raise SandboxError(
+            f"sandbox: {len(data)} bytes is over the {security.max_file_size}-byte limit"
+        )
+    real.parent.mkdir(parents=True, exist_ok=True)
+    real.write_bytes(data)
+    return f"wrote {len(data)} bytes to {security.display(real)}"
+
+
+def append_file(path: str, content: str, security: FilesystemSecurity | None = None) -> str:
+    """Append text to the end of a file (created if missing).
+
+    Args:
+        path: File path, relative to the working directory.
+        content: Text to append.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    data = content.encode("utf-8")
+    size = real.stat().st_size if real.exists() else 0
+    if size + len(data) > security.max_file_size:
+        raise SandboxError(
+            f"sandbox: the file would exceed the {security.max_file_size}-byte limit"
+        )
+    real.parent.mkdir(parents=True, exist_ok=True)
+    with real.open("ab") as handle:
+        handle.write(data)
+    return f"appended {len(data)} bytes to {security.display(real)}"
+
+
+def list_directory(
+    path: str = ".",
+    recursive: bool = False,
+    max_entries: int = DEFAULT_MAX_ENTRIES,
+    security: FilesystemSecurity | None = None,
+) -> DirectoryListing:
+    """List a directory's files and folders with size and modification time.
+
+    Skips .git, node_modules, virtual environments and files ignored by .gitignore.
+
+    Args:
+        path: Directory, relative to the working directory.
+        recursive: Include everything below it.
+        max_entries: Most entries to return.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    if not real.is_dir():
+        raise NotADirectoryError(f"{path} is not a directory")
+    rules = IgnoreRules(real)
+    entries: list[FileEntry] = []
+    truncated = False
+    stack = [real]
+    while stack:
+        folder = stack.pop()
+        children = []
+        for child in sorted(folder.iterdir(), key=lambda p: p.name):
+            is_dir = child.is_dir() and not child.is_symlink()
+            if rules.ignored(child, is_dir) or not security.allows(child):
+                continue
+            if len(entries) >= max_entries:
+                truncated = True
+                break
+            entries.append(_entry(child, security))
+            if recursive and is_dir:
+                children.append(child)
+        if truncated:
+            break
+        stack.extend(reversed(children))
+    entries.sort(key=lambda e: e.path)
+    return DirectoryListing(security.display(real), entries, truncated)
+
+
+def file_info(path: str, security: FilesystemSecurity | None = None) -> FileEntry:
+    """Metadata of a file or directory: type, size, modified and created times.
+
+    Args:
+        path: File or directory, relative to the working directory.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    if not real.exists():
+        raise FileNotFoundError(f"no such file or directory: {path}")
+    return _entry(real, security)
+
+
+def delete_file(path: str, security: FilesystemSecurity | None = None) -> str:
+    """Delete a file (not a directory).
+
+    Args:
+        path: File path, relative to the working directory.
+    """
+    security = _security(security)
+    real = security.resolve(path)
+    if real.is_dir():
+        raise IsADirectoryError(f"{path} is a directory; delete_file removes files only")
+    real.unlink()
+    return f"deleted {security.display(real)}"
+
+
+def move_file(source: str, destination: str, security: FilesystemSecurity | None = None) -> str:
+    """Move or rename a file or directory.
+
+    Args:
+        source: What to move.
+        destination: The new path.
+    """
+    security = _security(security)
+    src, dst = security.resolve(source), security.resolve(destination)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(src, dst)
+    return f"moved {security.display(src)} to {security.display(dst)}"
+
+
+def copy_file(source: str, destination: str, security: FilesystemSecurity | None = None) -> str:
+    """Copy a file.
+
+    Args:
+        source: The file to copy.
+        destination: The path of the copy.
+    """
+    security = _security(security)
+    src, dst = security.resolve(source), security.resolve(destination)
+    if src.is_dir():
+        raise IsADirectoryError(f"{source} is a directory; copy_file copies files only")
+    security.check_size(src)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, dst)
+    return f"copied {security.display(src)} to {security.display(dst)}"
