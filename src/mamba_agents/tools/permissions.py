@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
@@ -55,15 +56,59 @@ class Rule:
         pattern = match.group(2)
         return cls(text.strip(), match.group(1), pattern.strip() if pattern is not None else None)
 
+    @property
+    def whole_tool(self) -> bool:
+        """A rule without a pattern covers every call of its tools."""
+        return self.pattern is None or self.pattern == "*"
+
     def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
+        """Whether the rule touches this call: for a chained command (`a; b`, `a | b`, ...)
+        whether it matches any part of it."""
         if not fnmatch.fnmatchcase(tool, self.tool):
             return False
-        if self.pattern is None or self.pattern == "*":
+        if self.whole_tool:
             return True
-        subjects = [arguments.get(name) for name in SUBJECT_ARGUMENTS.get(tool, ())]
-        if not subjects or any(not isinstance(s, str) for s in subjects):
+        subjects = _subjects(tool, arguments)
+        if subjects is None:
             return False
-        return all(_subject_matches(tool, self.pattern, s) for s in subjects)
+        if tool in _COMMAND_TOOLS:
+            return any(_command_matches(self.pattern, p) for p in command_parts(subjects[0])[0])
+        return all(_path_matches(self.pattern, s) for s in subjects)
+
+
+def _subjects(tool: str, arguments: dict[str, Any]) -> list[str] | None:
+    subjects = [arguments.get(name) for name in SUBJECT_ARGUMENTS.get(tool, ())]
+    if not subjects or any(not isinstance(s, str) for s in subjects):
+        return None
+    return subjects
+
+
+def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any]) -> list[Rule]:
+    """The allow rules that together cover the call, or [] when they do not.
+
+    Every part of a chained command must be covered (each by any rule); a command that
+    hides commands in substitutions is covered only by a whole-tool rule.
+    """
+    mine = [r for r in rules if fnmatch.fnmatchcase(tool, r.tool)]
+    whole = [r for r in mine if r.whole_tool]
+    if whole:
+        return whole[:1]
+    subjects = _subjects(tool, arguments)
+    if subjects is None:
+        return []
+    if tool not in _COMMAND_TOOLS:
+        return [r for r in mine if r.matches(tool, arguments)][:1]
+    parts, opaque = command_parts(subjects[0])
+    if opaque or not parts:
+        return []
+    used: list[Rule] = []
+    for part in parts:
+        rule = next((r for r in mine if _command_matches(r.pattern or "*", part)), None)
+        if rule is None:
+            return []
+        if rule not in used:
+            used.append(rule)
+    return used
 
 
 def _normal_path(value: str) -> str:
@@ -71,23 +116,53 @@ def _normal_path(value: str) -> str:
     return text[2:] if text.startswith("./") else text
 
 
-def _subject_matches(tool: str, pattern: str, subject: str) -> bool:
-    if tool in _COMMAND_TOOLS:
-        # Commands: `*` matches anything; `git *` also matches plain `git`.
-        if fnmatch.fnmatchcase(subject.strip(), pattern):
-            return True
-        return pattern.endswith(" *") and subject.strip() == pattern[:-2]
+_OPERATORS = {";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"}
+
+
+def command_parts(command: str) -> tuple[list[str], bool]:
+    """The simple commands of a command line, split on shell operators outside quotes, and
+    whether it hides commands in substitutions (`$(...)`, backticks, `<(...)`)."""
+    opaque = any(marker in command for marker in ("$(", "`", "<(", ">("))
+    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=";&|()")
+    lexer.whitespace_split = True
+    parts: list[str] = []
+    current: list[str] = []
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return [command.strip()], True
+    for token in tokens:
+        if token in _OPERATORS:
+            if current:
+                parts.append(" ".join(current))
+            current = []
+        else:
+            current.append(token)
+    if current:
+        parts.append(" ".join(current))
+    return parts, opaque
+
+
+def _command_matches(pattern: str, command: str) -> bool:
+    # `*` matches anything; `git *` also matches plain `git`.
+    if fnmatch.fnmatchcase(command, pattern):
+        return True
+    return pattern.endswith(" *") and command == pattern[:-2]
+
+
+def _path_matches(pattern: str, subject: str) -> bool:
     regex = f"^{_pattern_regex(_normal_path(pattern))}(?:/.*)?$"
     return re.match(regex, _normal_path(subject)) is not None
 
 
 @dataclass(frozen=True)
 class Decision:
-    """`action` is `allow`, `deny` or `ask`; `rule` is the deciding rule's text, if any."""
+    """`action` is `allow`, `deny` or `ask`; `rules` are the deciding rules' texts (several
+    when the parts of a chained command are allowed by different rules)."""
 
     action: str
     reason: str
-    rule: str | None = None
+    rules: tuple[str, ...] = ()
 
 
 @dataclass
@@ -116,10 +191,18 @@ class PermissionPolicy:
 
     def decide(self, tool: str, arguments: dict[str, Any], risk: str) -> Decision:
         """What happens to this call, and why."""
-        for kind, action in (("deny", "deny"), ("ask", "ask"), ("allow", "allow")):
+        for kind in ("deny", "ask"):
             for rule in self._parsed[kind]:
                 if rule.matches(tool, arguments):
-                    return Decision(action, f"matches {kind} rule {rule.text}", rule.text)
+                    return Decision(kind, f"matches {kind} rule {rule.text}", (rule.text,))
+        allowed = _allowed_by(self._parsed["allow"], tool, arguments)
+        if allowed:
+            texts = ", ".join(r.text for r in allowed)
+            plural = "rules" if len(allowed) > 1 else "rule"
+            return Decision(
+                "allow", f"matches allow {plural} {texts}", tuple(r.text for r in allowed)
+            )
+
         if self.allow_all:
             return Decision("allow", "--allow-all (no deny rule matches)")
         if risk == "read":

@@ -110,18 +110,17 @@ def check(
     risks = {t.name: t.risk for t in tools}
     risk = risks.get(tool_name, "execute")
     decision = policy.decide(tool_name, arguments, risk)
-    source = None
-    if decision.rule is not None:
-        kind = decision.reason.split()[1]
-        flag_rules = {"allow": policy.allow, "deny": policy.deny, "ask": policy.ask}[kind]
-        configured = getattr(settings.permissions, kind)
-        source = (
-            settings.source_of(f"permissions.{kind}")
-            if decision.rule in configured
-            else "command line"
-            if decision.rule in flag_rules
-            else None
-        )
+    configured = getattr(settings.permissions, decision.action)
+    rules = [
+        {
+            "rule": rule,
+            "matches": describe_rule(rule),
+            "source": settings.source_of(f"permissions.{decision.action}")
+            if rule in configured
+            else "command line",
+        }
+        for rule in decision.rules
+    ]
     data = {
         "call": call,
         "tool": tool_name,
@@ -129,15 +128,12 @@ def check(
         "risk": risk,
         "decision": decision.action,
         "reason": decision.reason,
-        "rule": decision.rule,
-        "rule_matches": describe_rule(decision.rule) if decision.rule else None,
-        "rule_source": source,
+        "rules": rules,
     }
     if as_json:
         output.print_json(data)
         return
     print(f"{decision.action}: {decision.reason}")
-    if decision.rule:
-        print(f"  the rule matches {data['rule_matches']}")
-        print(f"  from {source}")
+    for rule in rules:
+        print(f"  {rule['rule']} matches {rule['matches']} (from {rule['source']})")
     print(f"  {tool_name}: risk class {risk}")
