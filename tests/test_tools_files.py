@@ -199,3 +199,14 @@ def test_the_sandbox_is_not_in_any_schema_and_cannot_be_passed(tree):
         asyncio.run(tools["read_file"].invoke({"path": "/etc/hostname", "security": evil}))
     assert asyncio.run(tools["read_file"].invoke({"path": "README.md"})).startswith("#")
     assert os.getcwd() != str(tree)
+
+
+def test_anchored_patterns_match_lines_not_just_the_file_start(tree):
+    result = grep_search(r"^    return", security=sec(tree))
+    assert [(m.path, m.line_number) for m in result.matches] == [("src/main.py", 2)]
+    ends = grep_search(r"pass$", security=sec(tree))
+    assert [(m.path, m.line_number) for m in ends.matches] == [("src/pkg/util.py", 4)]
+
+
+def test_a_match_spanning_lines_is_not_reported(tree):
+    assert grep_search(r"main\(\):\s+return", security=sec(tree)).matches == []

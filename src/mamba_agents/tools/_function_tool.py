@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import json
 import re
@@ -43,9 +42,12 @@ class Tool:
         Only the parameters in the schema are accepted: runtime-supplied ones (such as the
         sandbox) cannot be set by the model.
         """
+        import asyncio
+
         unknown = sorted(set(arguments) - set(self.parameters.get("properties", {})))
         if unknown:
             raise TypeError(f"unexpected argument(s): {', '.join(unknown)}")
+
         if inspect.iscoroutinefunction(self.function):
             value = await self.function(**arguments)
         else:

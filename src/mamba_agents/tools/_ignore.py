@@ -83,72 +83,74 @@ def parse_gitignore(text: str) -> list[_Rule]:
     return rules
 
 
-class IgnoreRules:
-    """The .gitignore files met while walking down from a root, each scoped to its folder."""
-
-    def __init__(self, root: Path):
-        self.root = root
-        self._by_dir: dict[Path, list[_Rule]] = {}
-
-    def _rules_for(self, folder: Path) -> list[_Rule]:
-        if folder not in self._by_dir:
-            path = folder / ".gitignore"
-            try:
-                rules = parse_gitignore(path.read_text(encoding="utf-8", errors="replace"))
-            except OSError:
-                rules = []
-            self._by_dir[folder] = rules
-        return self._by_dir[folder]
-
-    def ignored(self, path: Path, is_dir: bool) -> bool:
-        """Whether `path` (under the root) is ignored by a .gitignore above it."""
-        if path.name in ALWAYS_SKIPPED or (is_dir and (path / "pyvenv.cfg").exists()):
-            return True
-        verdict = False
-        folder = path.parent
-        chain = []
-        while True:
-            chain.append(folder)
-            if folder == self.root or self.root not in folder.parents:
-                break
-            folder = folder.parent
-        for folder in reversed(chain):
-            relative = path.relative_to(folder).as_posix()
-            for rule in self._rules_for(folder):
-                if rule.directory_only and not is_dir:
-                    continue
-                if rule.regex.match(relative):
-                    verdict = not rule.negated
-        return verdict
+def _ignored(rel: str, is_dir: bool, scopes: list[tuple[str, list[_Rule]]]) -> bool:
+    """Whether `rel` (relative to the walk's root) is ignored by the .gitignore scopes above
+    it; each scope is (its folder's relative prefix, its rules), outermost first."""
+    verdict = False
+    for prefix, rules in scopes:
+        sub = rel[len(prefix) :]
+        for rule in rules:
+            if (not rule.directory_only or is_dir) and rule.regex.match(sub):
+                verdict = not rule.negated
+    return verdict
 
 
-def walk(root: Path, *, respect_ignore: bool = True) -> Iterator[Path]:
-    """Every file below `root`, depth first in sorted order, skipping ignored files and
-    folders. Symlinked folders are not followed (the caller's sandbox checks every path)."""
-    rules = IgnoreRules(root)
+def _gitignore_rules(folder: str) -> list[_Rule]:
+    try:
+        with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as f:
+            return parse_gitignore(f.read())
+    except OSError:
+        return []
 
-    def visit(folder: Path) -> Iterator[Path]:
+
+@dataclass(frozen=True)
+class Entry:
+    """A file or folder met by `walk`: absolute path, path relative to the root, kind."""
+
+    path: str
+    rel: str
+    is_dir: bool
+    is_symlink: bool
+
+
+def walk(
+    root: Path, *, respect_ignore: bool = True, include_dirs: bool = False, recursive: bool = True
+) -> Iterator[Entry]:
+    """Entries below `root`, depth first in sorted order, skipping .git, node_modules,
+    virtual environments and what .gitignore files ignore. Symlinked folders are not
+    entered; symlinks are reported as such so the caller's sandbox can check their target."""
+
+    def visit(folder: str, prefix: str, scopes: list[tuple[str, list[_Rule]]]) -> Iterator[Entry]:
+        if respect_ignore:
+            rules = _gitignore_rules(folder)
+            if rules:
+                scopes = [*scopes, (prefix, rules)]
         try:
-            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
         except OSError:
             return
         for entry in entries:
-            path = Path(entry.path)
+            is_symlink = entry.is_symlink()
             is_dir = entry.is_dir(follow_symlinks=False)
-            if respect_ignore and rules.ignored(path, is_dir):
+            rel = prefix + entry.name
+            if respect_ignore and (
+                entry.name in ALWAYS_SKIPPED
+                or (is_dir and os.path.exists(os.path.join(entry.path, "pyvenv.cfg")))
+                or _ignored(rel, is_dir, scopes)
+            ):
                 continue
             if is_dir:
-                yield from visit(path)
+                if include_dirs:
+                    yield Entry(entry.path, rel, True, False)
+                if recursive:
+                    yield from visit(entry.path, rel + "/", scopes)
             else:
-                yield path
+                yield Entry(entry.path, rel, False, is_symlink)
 
-    yield from visit(root)
+    yield from visit(str(root), "", [])
 
 
-def is_binary(path: Path, sniff: int = 8192) -> bool:
-    """A file with a NUL byte in its first bytes is binary."""
-    try:
-        with path.open("rb") as handle:
-            return b"\0" in handle.read(sniff)
-    except OSError:
-        return True
+def is_binary(data: bytes) -> bool:
+    """Data with a NUL byte in its first 8 KiB is binary."""
+    return b"\0" in data[:8192]

@@ -9,6 +9,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mamba_agents.errors import ToolExecutionError
+from mamba_agents.tools._ignore import Entry
+
+
+def join_display(prefix: str, rel: str) -> str:
+    """A walked entry's shown path: its folder's shown path joined with its relative path."""
+    if prefix == ".":
+        return rel
+    return f"{prefix}/{rel}" if rel else prefix
 
 
 class SandboxError(ToolExecutionError):
@@ -38,11 +46,12 @@ class FilesystemSecurity:
         object.__setattr__(self, "base_directory", Path(self.base_directory).expanduser())
         object.__setattr__(self, "allowed_extensions", _normalise(self.allowed_extensions))
         object.__setattr__(self, "denied_extensions", _normalise(self.denied_extensions))
+        object.__setattr__(self, "_base", Path(self.base_directory).resolve())
 
     @property
     def base(self) -> Path:
         """The base directory, with symlinks resolved."""
-        return Path(self.base_directory).resolve()
+        return self._base  # type: ignore[attr-defined]
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """The real path for `path`, or SandboxError naming the rule that refuses it."""
@@ -64,9 +73,9 @@ class FilesystemSecurity:
         """Whether a resolved path lies in the base directory."""
         return real == self.base or real.is_relative_to(self.base)
 
-    def check_extension(self, real: Path) -> None:
+    def check_extension(self, real: Path, *, is_dir: bool | None = None) -> None:
         """Refuse a file whose extension the rules exclude (directories always pass)."""
-        if real.is_dir():
+        if real.is_dir() if is_dir is None else is_dir:
             return
         suffix = real.suffix.lower()
         if suffix in self.denied_extensions:
@@ -77,6 +86,19 @@ class FilesystemSecurity:
                 f"sandbox: extension '{suffix or '(none)'}' is not allowed "
                 f"({real.name}); allowed: {allowed}"
             )
+
+    def allows_entry(self, entry: Entry) -> bool:
+        """`allows` for an entry met by walking a resolved folder inside the sandbox: only a
+        symlink needs resolving, since the walk never enters symlinked folders."""
+        if entry.is_symlink:
+            return self.allows(Path(entry.path))
+        if not self.allowed_extensions and not self.denied_extensions:
+            return True
+        try:
+            self.check_extension(Path(entry.rel), is_dir=entry.is_dir)
+        except SandboxError:
+            return False
+        return True
 
     def allows(self, path: Path) -> bool:
         """Whether a path found by listing or searching may be shown (no exception)."""

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import shutil
+import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from mamba_agents.tools._ignore import IgnoreRules
-from mamba_agents.tools._security import FilesystemSecurity, SandboxError
+from mamba_agents.tools._ignore import walk
+from mamba_agents.tools._security import FilesystemSecurity, SandboxError, join_display
 
 __all__ = [
     "DirectoryListing",
@@ -70,12 +71,12 @@ class DirectoryListing:
         return "\n".join(lines)
 
 
-def _entry(real: Path, security: FilesystemSecurity) -> FileEntry:
+def _entry(real: Path, shown: str) -> FileEntry:
     info = real.stat()
     created = getattr(info, "st_birthtime", None)
     return FileEntry(
-        path=security.display(real),
-        type="directory" if real.is_dir() else "file",
+        path=shown,
+        type="directory" if stat.S_ISDIR(info.st_mode) else "file",
         size=info.st_size,
         modified=_stamp(info.st_mtime),
         created=_stamp(created) if created else None,
@@ -158,26 +159,16 @@ def list_directory(
     real = security.resolve(path)
     if not real.is_dir():
         raise NotADirectoryError(f"{path} is not a directory")
-    rules = IgnoreRules(real)
+    prefix = security.display(real)
     entries: list[FileEntry] = []
     truncated = False
-    stack = [real]
-    while stack:
-        folder = stack.pop()
-        children = []
-        for child in sorted(folder.iterdir(), key=lambda p: p.name):
-            is_dir = child.is_dir() and not child.is_symlink()
-            if rules.ignored(child, is_dir) or not security.allows(child):
-                continue
-            if len(entries) >= max_entries:
-                truncated = True
-                break
-            entries.append(_entry(child, security))
-            if recursive and is_dir:
-                children.append(child)
-        if truncated:
+    for entry in walk(real, include_dirs=True, recursive=recursive):
+        if not security.allows_entry(entry):
+            continue
+        if len(entries) >= max_entries:
+            truncated = True
             break
-        stack.extend(reversed(children))
+        entries.append(_entry(Path(entry.path), join_display(prefix, entry.rel)))
     entries.sort(key=lambda e: e.path)
     return DirectoryListing(security.display(real), entries, truncated)
 
@@ -192,7 +183,7 @@ def file_info(path: str, security: FilesystemSecurity | None = None) -> FileEntr
     real = security.resolve(path)
     if not real.exists():
         raise FileNotFoundError(f"no such file or directory: {path}")
-    return _entry(real, security)
+    return _entry(real, security.display(real))
 
 
 def delete_file(path: str, security: FilesystemSecurity | None = None) -> str:

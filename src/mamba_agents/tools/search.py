@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 import fnmatch
+import functools
+import os
 import re
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from mamba_agents.tools._ignore import _pattern_regex, is_binary, walk
-from mamba_agents.tools._security import FilesystemSecurity
+from mamba_agents.tools._ignore import Entry, _pattern_regex, is_binary, walk
+from mamba_agents.tools._security import FilesystemSecurity, join_display
 
 __all__ = ["GlobResult", "GrepMatch", "GrepResult", "glob_search", "grep_search"]
 
 DEFAULT_MAX_RESULTS = 200
-# Files up to this size are checked for any match in one regex pass before reading lines.
+# Files up to this size are read whole and checked in one regex pass; larger ones stream.
 _WHOLE_FILE_LIMIT = 8_000_000
 
 
@@ -32,7 +34,7 @@ class GlobResult:
         return "\n".join(lines)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class GrepMatch:
     """One matching line with its context."""
 
@@ -83,18 +85,17 @@ def glob_search(
     """
     security = security if security is not None else FilesystemSecurity()
     root = security.resolve(root_dir)
+    prefix = security.display(root)
     regex = re.compile(f"^{_pattern_regex(pattern.lstrip('/'))}$")
     matches: list[str] = []
     truncated = False
-    for path in walk(root):
-        if not regex.match(path.relative_to(root).as_posix()) or not security.allows(path):
-            continue
-        if not path.is_file():
+    for entry in walk(root):
+        if not regex.match(entry.rel) or not security.allows_entry(entry):
             continue
         if len(matches) >= max_results:
             truncated = True
             break
-        matches.append(security.display(path.resolve()))
+        matches.append(join_display(prefix, entry.rel))
     return GlobResult(sorted(matches), truncated)
 
 
@@ -125,19 +126,26 @@ def grep_search(
         regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
     except re.error as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
-    files = [root] if root.is_file() else walk(root)
+    if root.is_file():
+        prefix = security.display(root.parent)
+        entries: Iterable[Entry] = [Entry(str(root), root.name, False, False)]
+    else:
+        prefix = security.display(root)
+        entries = walk(root)
     matches: list[GrepMatch] = []
     searched = 0
-    for file in files:
-        if file_pattern and not fnmatch.fnmatch(file.name, file_pattern):
+    for entry in entries:
+        if file_pattern and not fnmatch.fnmatch(entry.rel.rsplit("/", 1)[-1], file_pattern):
             continue
-        if not file.is_file() or not security.allows(file) or is_binary(file):
+        if not security.allows_entry(entry):
             continue
-        searched += 1
         remaining = max_results - len(matches)
         found = _grep_file(
-            file, regex, context_lines, remaining + 1, security.display(file.resolve())
+            entry.path, regex, context_lines, remaining + 1, join_display(prefix, entry.rel)
         )
+        if found is None:
+            continue
+        searched += 1
         if len(found) > remaining:
             matches.extend(found[:remaining])
             return GrepResult(matches, searched, truncated=True)
@@ -146,30 +154,84 @@ def grep_search(
 
 
 def _grep_file(
-    file: Path, regex: re.Pattern[str], context: int, limit: int, shown: str
-) -> list[GrepMatch]:
+    path: str, regex: re.Pattern[str], context: int, limit: int, shown: str
+) -> list[GrepMatch] | None:
+    """Matches in one file; None when it is binary or unreadable. Reads a file once: small
+    files whole, found with one multi-line regex pass, large ones line by line."""
     try:
-        if file.stat().st_size <= _WHOLE_FILE_LIMIT:
-            with file.open(encoding="utf-8", errors="replace") as handle:
-                if not regex.search(handle.read()):
-                    return []
-        found: list[GrepMatch] = []
-        before: deque[str] = deque(maxlen=context)
-        pending: list[GrepMatch] = []
-        with file.open(encoding="utf-8", errors="replace") as handle:
-            for number, raw in enumerate(handle, 1):
-                line = raw.rstrip("\n")
-                for match in pending:
-                    match.after.append(line)
-                pending = [m for m in pending if len(m.after) < context]
-                if regex.search(line):
-                    if len(found) >= limit:
-                        break
-                    match = GrepMatch(shown, number, line, list(before))
-                    found.append(match)
-                    if context:
-                        pending.append(match)
-                before.append(line)
-            return found
+        fd = os.open(path, os.O_RDONLY)
     except OSError:
-        return []
+        return None
+    try:
+        size = os.fstat(fd).st_size
+        if size <= _WHOLE_FILE_LIMIT:
+            data = os.read(fd, size + 1)
+            if is_binary(data):
+                return None
+            text = data.decode("utf-8", errors="replace")
+            if context:
+                if not _multiline(regex).search(text):
+                    return []
+                return _match_lines(text.splitlines(), regex, context, limit, shown)
+            return _match_text(text, regex, limit, shown)
+        if is_binary(os.read(fd, 8192)):
+            return None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    with open(path, "rb") as handle:
+        lines = (raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in handle)
+        return _match_lines(lines, regex, context, limit, shown)
+
+
+@functools.cache
+def _multiline(regex: re.Pattern[str]) -> re.Pattern[str]:
+    """The same pattern with `^` and `$` at every line, for searching a whole file."""
+    return re.compile(regex.pattern, regex.flags | re.MULTILINE)
+
+
+def _match_text(text: str, regex: re.Pattern[str], limit: int, shown: str) -> list[GrepMatch]:
+    """Matching lines of a whole file, found by one pass of the multi-line pattern; each
+    candidate line is confirmed on its own (a match may not span lines)."""
+    found: list[GrepMatch] = []
+    number, counted = 1, 0
+    position = 0
+    finder = _multiline(regex)
+    while len(found) < limit:
+        hit = finder.search(text, position)
+        if hit is None:
+            break
+        start = text.rfind("\n", 0, hit.start()) + 1
+        end = text.find("\n", hit.start())
+        end = len(text) if end < 0 else end
+        number += text.count("\n", counted, start)
+        counted = start
+        line = text[start:end].rstrip("\r")
+        if regex.search(line):
+            found.append(GrepMatch(shown, number, line))
+        position = end + 1
+        if position > len(text):
+            break
+    return found
+
+
+def _match_lines(
+    lines: Iterable[str], regex: re.Pattern[str], context: int, limit: int, shown: str
+) -> list[GrepMatch]:
+    found: list[GrepMatch] = []
+    before: deque[str] = deque(maxlen=context)
+    pending: list[GrepMatch] = []
+    for number, line in enumerate(lines, 1):
+        for match in pending:
+            match.after.append(line)
+        pending = [m for m in pending if len(m.after) < context]
+        if regex.search(line):
+            if len(found) >= limit:
+                break
+            match = GrepMatch(shown, number, line, list(before))
+            found.append(match)
+            if context:
+                pending.append(match)
+        before.append(line)
+    return found
