@@ -51,12 +51,16 @@ def main_options(
 
 
 from mamba_cli.commands import config as _config  # noqa: E402
+from mamba_cli.commands import models as _models  # noqa: E402
 from mamba_cli.commands import run as _run  # noqa: E402
 from mamba_cli.commands import sessions as _sessions  # noqa: E402
 from mamba_cli.commands import tools as _tools  # noqa: E402
+from mamba_cli.commands import usage as _usage  # noqa: E402
 
 app.add_typer(_sessions.app, name="sessions")
 app.add_typer(_config.app, name="config")
 app.add_typer(_tools.tools_app, name="tools")
 app.add_typer(_tools.permissions_app, name="permissions")
+app.add_typer(_models.app, name="models")
 _run.register(app)
+_usage.register(app)

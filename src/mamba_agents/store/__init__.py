@@ -2,5 +2,15 @@
 
 from mamba_agents.store._session import FORMAT, VERSION, Session, State
 from mamba_agents.store._store import SessionRef, SessionStore
+from mamba_agents.store._usage_index import Refresh, UsageIndex
 
-__all__ = ["FORMAT", "VERSION", "Session", "SessionRef", "SessionStore", "State"]
+__all__ = [
+    "FORMAT",
+    "VERSION",
+    "Refresh",
+    "Session",
+    "SessionRef",
+    "SessionStore",
+    "State",
+    "UsageIndex",
+]

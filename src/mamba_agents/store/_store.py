@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
+import sqlite3
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -13,6 +15,9 @@ from pathlib import Path
 from mamba_agents.errors import SessionError
 from mamba_agents.paths import sessions_dir
 from mamba_agents.store._session import Session
+from mamba_agents.store._usage_index import UsageIndex
+
+log = logging.getLogger("mamba_agents.store")
 
 
 @dataclass(frozen=True)
@@ -32,8 +37,11 @@ class SessionStore:
 
     def __init__(self, root: str | os.PathLike[str] | None = None):
         self.root = Path(root) if root is not None else sessions_dir()
+        self.index = UsageIndex(self.root)
         # (mtime_ns, size) of each file as we last read or wrote it.
         self._seen: dict[str, tuple[int, int]] = {}
+        # States of each session the usage index is known to hold.
+        self._indexed: dict[str, set[str]] = {}
 
     def path_for(self, session_id: str) -> Path:
         return self.root / f"{session_id}.json"
@@ -68,6 +76,9 @@ class SessionStore:
         stamp = self._stamp(path)
         if stamp:
             self._seen[session_id] = stamp
+            with contextlib.suppress(sqlite3.Error, OSError):
+                if self.index.is_current(path, stamp):
+                    self._indexed[session.id] = set(session.states)
         return session
 
     def save(self, session: Session) -> Path:
@@ -83,6 +94,14 @@ class SessionStore:
             new_stamp = self._stamp(path)
             if new_stamp:
                 self._seen[session.id] = new_stamp
+        known = self._indexed.get(session.id)
+        try:
+            new = None if known is None else [s for s in session.states if s not in known]
+            self.index.record(session, path, new)
+            self._indexed[session.id] = set(session.states)
+        except (sqlite3.Error, OSError) as exc:
+            # The file is saved; the next report reconciles the index with it.
+            log.warning("usage index not updated for %s: %s", session.id, exc)
         return path
 
     def _atomic_write(self, path: Path, text: str) -> None:

@@ -1,0 +1,194 @@
+"""The usage index: one row per model request, kept in SQLite beside the session files.
+
+Session files stay the source of truth. Saving a session updates its rows; before a report the
+index is reconciled with the files on disk (new, changed or deleted files by modification
+time and size), so a missing or stale index rebuilds itself and deleting it loses nothing.
+SQLite's locking makes concurrent writers safe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from mamba_agents.errors import SessionError
+from mamba_agents.store._session import Session
+
+log = logging.getLogger("mamba_agents.store")
+SCHEMA_VERSION = "1"
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS sessions (
+    id TEXT PRIMARY KEY, path TEXT UNIQUE, mtime_ns INTEGER, size INTEGER,
+    cwd TEXT, title TEXT, updated_at TEXT, error TEXT);
+CREATE TABLE IF NOT EXISTS requests (
+    message_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, ts REAL NOT NULL, model TEXT,
+    input INTEGER, output INTEGER, cache_read INTEGER, cache_write INTEGER,
+    cost REAL, source TEXT);
+CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
+"""
+
+
+def _epoch(stamp: str) -> float:
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def request_rows(
+    session: Session, state_ids: Iterable[str] | None = None
+) -> list[tuple[object, ...]]:
+    """One row per assistant message with usage added by the session's states (or by the
+    states named). Messages a fork copied from its origin belong to the origin."""
+    states = (
+        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
+    )
+    rows = []
+    for message_id in (mid for state in states for mid in state.added):
+        message = session.messages[message_id]
+        if message.role != "assistant" or message.usage is None:
+            continue
+        usage = message.usage
+        rows.append(
+            (
+                message.id,
+                session.id,
+                _epoch(message.created_at),
+                message.model or "",
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+                message.cost_usd or 0.0,
+                message.cost_source or "unpriced",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True)
+class Refresh:
+    """What reconciling the index with the files did."""
+
+    indexed: int
+    removed: int
+    warnings: list[str]
+
+
+INDEX_NAME = ".index.sqlite3"
+
+
+class UsageIndex:
+    """The request index of one sessions folder, kept in `<folder>/.index.sqlite3`."""
+
+    def __init__(self, folder: str | os.PathLike[str]):
+        self.folder = Path(folder)
+        self.path = self.folder / INDEX_NAME
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[sqlite3.Connection]:
+        """A connection with the schema in place; commits on success."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            version = None
+            with contextlib.suppress(sqlite3.OperationalError):
+                version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
+            if version is None or version[0] != SCHEMA_VERSION:
+                db.executescript(
+                    "DROP TABLE IF EXISTS requests; DROP TABLE IF EXISTS sessions;" + _SCHEMA
+                )
+                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+            with db:
+                yield db
+        finally:
+            db.close()
+
+    def is_current(self, path: Path, stamp: tuple[int, int]) -> bool:
+        """Whether the index holds this file as it is (modification time and size)."""
+        if not self.path.exists():
+            return False
+        with self.connect() as db:
+            row = db.execute(
+                "SELECT mtime_ns, size FROM sessions WHERE path = ?", (str(path),)
+            ).fetchone()
+        return row is not None and tuple(row) == stamp
+
+    def record(self, session: Session, path: Path, new_states: list[str] | None = None) -> None:
+        """Index a session file just written: only the requests of `new_states` when the
+        index already holds the rest, else all of them."""
+        info = path.stat()
+        with self.connect() as db:
+            self._store(db, session, path, info.st_mtime_ns, info.st_size, new_states)
+
+    def _store(
+        self,
+        db: sqlite3.Connection,
+        session: Session,
+        path: Path,
+        mtime_ns: int,
+        size: int,
+        new_states: list[str] | None = None,
+    ) -> int:
+        rows = request_rows(session, new_states)
+        if new_states is None:
+            db.execute("DELETE FROM requests WHERE session_id = ?", (session.id,))
+        db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (str(path), session.id))
+        db.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        db.execute(
+            "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,NULL)",
+            (session.id, str(path), mtime_ns, size, session.cwd, session.title, session.updated_at),
+        )
+        return len(rows)
+
+    def refresh(self, *, rebuild: bool = False) -> Refresh:
+        """Bring the index in line with the session files of its folder."""
+        on_disk: dict[str, tuple[int, int]] = {}
+        if self.folder.is_dir():
+            with os.scandir(self.folder) as entries:
+                for entry in entries:
+                    if entry.name.endswith(".json") and not entry.name.startswith("."):
+                        info = entry.stat()
+                        on_disk[entry.path] = (info.st_mtime_ns, info.st_size)
+        warnings: list[str] = []
+        indexed = removed = 0
+        with self.connect() as db:
+            if rebuild:
+                db.execute("DELETE FROM requests")
+                db.execute("DELETE FROM sessions")
+            known = {
+                row[0]: (row[1], row[2], row[3], row[4])
+                for row in db.execute("SELECT path, mtime_ns, size, id, error FROM sessions")
+            }
+            for path, (_mtime, _size, session_id, _error) in known.items():
+                if path not in on_disk:
+                    db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
+                    db.execute("DELETE FROM sessions WHERE path = ?", (path,))
+                    removed += 1
+            for path, (mtime_ns, size) in sorted(on_disk.items()):
+                previous = known.get(path)
+                if previous and previous[:2] == (mtime_ns, size):
+                    if previous[3]:
+                        warnings.append(previous[3])
+                    continue
+                try:
+                    text = Path(path).read_text(encoding="utf-8")
+                    session = Session.from_json(text, path)
+                except (OSError, SessionError) as exc:
+                    message = str(exc) if isinstance(exc, SessionError) else f"{path}: {exc}"
+                    warnings.append(message)
+                    db.execute("DELETE FROM sessions WHERE path = ?", (path,))
+                    db.execute(
+                        "INSERT INTO sessions (id, path, mtime_ns, size, error) VALUES (?,?,?,?,?)",
+                        (f"damaged:{path}", path, mtime_ns, size, message),
+                    )
+                    continue
+                indexed += self._store(db, session, Path(path), mtime_ns, size)
+        return Refresh(indexed, removed, warnings)

@@ -1,0 +1,331 @@
+"""Usage reports: requests, tokens and cost grouped by day, week, month, session or model.
+
+Reported costs are kept as the provider gave them; the others are priced when the report is
+made, from the bundled price table and `[models."name"]` in config, so configuring a price
+later prices old requests too. Tokens of a model with no known price are counted and shown
+as unpriced, never guessed.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import time
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from mamba_agents.errors import ConfigError
+from mamba_agents.tokens import CostEstimator
+
+if TYPE_CHECKING:
+    from mamba_agents.config import AgentSettings
+    from mamba_agents.store import SessionStore
+
+__all__ = ["GROUPINGS", "Clock", "UsageReport", "UsageRow", "UsageTotals", "build_report"]
+
+GROUPINGS = ("day", "week", "month", "session", "model")
+REPORT_NAMES = {
+    "day": "daily",
+    "week": "weekly",
+    "month": "monthly",
+    "session": "session",
+    "model": "model",
+}
+BUCKET_SECONDS = 900  # every real UTC offset is a whole number of quarter hours
+DEFAULT_DAYS = 30
+_SPAN = re.compile(r"^(\d+)\s*([hdw])$")
+
+
+@dataclass
+class UsageTotals:
+    """Sums over some requests. Costs in USD; `unpriced_tokens` had no known price."""
+
+    requests: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    cost_reported_usd: float = 0.0
+    cost_estimated_usd: float = 0.0
+    unpriced_tokens: int = 0
+    models: set[str] = field(default_factory=set)
+
+    @property
+    def total_tokens(self) -> int:
+        return (
+            self.input_tokens
+            + self.output_tokens
+            + self.cache_read_tokens
+            + self.cache_write_tokens
+        )
+
+    @property
+    def cost_usd(self) -> float:
+        return self.cost_reported_usd + self.cost_estimated_usd
+
+    def add(self, other: UsageTotals) -> None:
+        self.requests += other.requests
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cache_read_tokens += other.cache_read_tokens
+        self.cache_write_tokens += other.cache_write_tokens
+        self.cost_reported_usd += other.cost_reported_usd
+        self.cost_estimated_usd += other.cost_estimated_usd
+        self.unpriced_tokens += other.unpriced_tokens
+        self.models |= other.models
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "models": sorted(self.models),
+            "requests": self.requests,
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output_tokens,
+            "cache_read_tokens": self.cache_read_tokens,
+            "cache_write_tokens": self.cache_write_tokens,
+            "total_tokens": self.total_tokens,
+            "cost_usd": round(self.cost_usd, 8),
+            "cost_reported_usd": round(self.cost_reported_usd, 8),
+            "cost_estimated_usd": round(self.cost_estimated_usd, 8),
+            "unpriced_tokens": self.unpriced_tokens,
+        }
+
+
+@dataclass
+class UsageRow:
+    """One group: its key (a date, week start, month, session id or model) and sums."""
+
+    key: str
+    totals: UsageTotals = field(default_factory=UsageTotals)
+    breakdown: dict[str, UsageTotals] = field(default_factory=dict)
+    title: str | None = None
+    cwd: str | None = None
+    last_activity: str | None = None
+
+    def to_dict(self, *, breakdown: bool = False) -> dict[str, Any]:
+        data: dict[str, Any] = {"key": self.key}
+        if self.title is not None:
+            data.update(title=self.title, cwd=self.cwd, last_activity=self.last_activity)
+        data.update(self.totals.to_dict())
+        if breakdown:
+            data["breakdown"] = [
+                {"model": m, **t.to_dict()}
+                for m, t in sorted(self.breakdown.items(), key=lambda i: -i[1].cost_usd)
+            ]
+        return data
+
+
+@dataclass
+class UsageReport:
+    """A report: rows in order, their totals, and the files that could not be read."""
+
+    by: str
+    timezone: str
+    since: float | None
+    until: float | None
+    rows: list[UsageRow]
+    totals: UsageTotals
+    warnings: list[str]
+
+    @property
+    def name(self) -> str:
+        return REPORT_NAMES[self.by]
+
+
+class Clock:
+    """Turns instants into calendar dates in a time zone (default: the system's, DST-aware)."""
+
+    def __init__(self, zone: str | None = None):
+        self.zone: tzinfo | None = None
+        self.name = "local"
+        if zone:
+            from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+            try:
+                self.zone = ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise ConfigError(f"--timezone: unknown time zone {zone!r}") from None
+            self.name = zone
+        self._dates: dict[int, date] = {}
+
+    def date_of(self, epoch: float) -> date:
+        return (
+            datetime.fromtimestamp(epoch, self.zone).date()
+            if self.zone
+            else datetime.fromtimestamp(epoch).date()
+        )
+
+    def bucket_date(self, bucket: int) -> date:
+        if bucket not in self._dates:
+            self._dates[bucket] = self.date_of(bucket * BUCKET_SECONDS)
+        return self._dates[bucket]
+
+    def start_of(self, day: date) -> float:
+        """The instant the day begins."""
+        if self.zone:
+            return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
+        return time.mktime(day.timetuple())
+
+    def iso(self, epoch: float) -> str:
+        return (
+            datetime.fromtimestamp(epoch, self.zone)
+            .astimezone(self.zone)
+            .isoformat(timespec="seconds")
+        )
+
+
+def parse_when(text: str, clock: Clock, now: float, *, end: bool, option: str) -> float:
+    """`2026-11-01` (the start of that day, or with `end` the end of it), a span back from
+    now (`12h`, `7d`, `4w`), or an ISO date-time."""
+    text = text.strip()
+    span = _SPAN.match(text)
+    if span:
+        amount, unit = int(span.group(1)), span.group(2)
+        return now - amount * {"h": 3600, "d": 86400, "w": 7 * 86400}[unit]
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise ConfigError(
+                f"{option}: expected a date (2026-11-01), a span (7d, 4w, 12h) "
+                f"or a date-time, got {text!r}"
+            ) from None
+        if moment.tzinfo is None and clock.zone is not None:
+            moment = moment.replace(tzinfo=clock.zone)
+        return moment.timestamp()
+    return clock.start_of(day + timedelta(days=1) if end else day)
+
+
+def _period(day: date, by: str, week_start: int) -> str:
+    if by == "day":
+        return day.isoformat()
+    if by == "week":
+        return (day - timedelta(days=(day.weekday() - week_start) % 7)).isoformat()
+    return f"{day.year:04}-{day.month:02}"
+
+
+def _model_matches(model: str, pattern: str) -> bool:
+    return fnmatch.fnmatchcase(model, pattern) or fnmatch.fnmatchcase(
+        model.partition("/")[2] or model, pattern
+    )
+
+
+def build_report(
+    store: SessionStore,
+    settings: AgentSettings | None = None,
+    *,
+    by: str = "day",
+    since: str | None = None,
+    until: str | None = None,
+    model: str | None = None,
+    session: str | None = None,
+    cwd: str | None = None,
+    timezone: str | None = None,
+    start_of_week: str = "monday",
+    rebuild: bool = False,
+    now: float | None = None,
+) -> UsageReport:
+    """Group the requests of `store`'s sessions. `since`/`until` take dates or spans; day
+    and week reports default to the last 30 days."""
+    if by not in GROUPINGS:
+        raise ConfigError(f"--by: must be one of {', '.join(GROUPINGS)}, not {by!r}")
+    if start_of_week not in ("monday", "sunday"):
+        raise ConfigError(f"--start-of-week: must be monday or sunday, not {start_of_week!r}")
+    clock = Clock(timezone)
+    now = time.time() if now is None else now
+    start = parse_when(since, clock, now, end=False, option="--since") if since else None
+    stop = parse_when(until, clock, now, end=True, option="--until") if until else None
+    if start is None and by in ("day", "week"):
+        start = clock.start_of(clock.date_of(now) - timedelta(days=DEFAULT_DAYS - 1))
+    refresh = store.index.refresh(rebuild=rebuild)
+    rows = _query(store, by, start, stop, session, cwd)
+    estimator = CostEstimator(settings)
+    week_start = 0 if start_of_week == "monday" else 6
+    groups: dict[str, UsageRow] = {}
+    for key, row_model, reported, *sums in rows:
+        if model and not _model_matches(row_model, model):
+            continue
+        if by in ("day", "week", "month"):
+            key = _period(clock.bucket_date(key), by, week_start)
+        elif by == "model":
+            key = row_model
+        part = _priced(row_model, bool(reported), sums, estimator)
+        group = groups.setdefault(key, UsageRow(key))
+        group.totals.add(part)
+        group.breakdown.setdefault(row_model, UsageTotals()).add(part)
+    ordered = _order(groups, by)
+    if by == "session":
+        _label_sessions(store, ordered)
+    totals = UsageTotals()
+    for row in ordered:
+        totals.add(row.totals)
+    return UsageReport(by, clock.name, start, stop, ordered, totals, refresh.warnings)
+
+
+def _query(
+    store: SessionStore,
+    by: str,
+    start: float | None,
+    stop: float | None,
+    session: str | None,
+    cwd: str | None,
+) -> list[tuple[Any, ...]]:
+    group = {"session": "r.session_id", "model": "''"}.get(
+        by, f"CAST(r.ts / {BUCKET_SECONDS} AS INTEGER)"
+    )
+    where, params = [], []
+    if start is not None:
+        where.append("r.ts >= ?")
+        params.append(start)
+    if stop is not None:
+        where.append("r.ts < ?")
+        params.append(stop)
+    if session:
+        where.append("substr(r.session_id, 1, ?) = ?")
+        params += [len(session), session]
+    join = ""
+    if cwd:
+        join = "JOIN sessions s ON s.id = r.session_id"
+        where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
+        folder = cwd.rstrip("/") or "/"
+        inside = folder.rstrip("/") + "/"
+        params += [folder, len(inside), inside]
+    sql = (
+        f"SELECT {group}, r.model, r.source = 'reported', COUNT(*), SUM(r.input), "
+        f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
+        f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
+        f"GROUP BY 1, 2, 3"
+    )
+    with store.index.connect() as db:
+        return db.execute(sql, params).fetchall()
+
+
+def _priced(model: str, reported: bool, sums: list[Any], estimator: CostEstimator) -> UsageTotals:
+    count, inputs, outputs, reads, writes, recorded = sums
+    part = UsageTotals(count, inputs, outputs, reads, writes, models={model})
+    if reported:
+        part.cost_reported_usd = recorded or 0.0
+        return part
+    cost = estimator.estimate(inputs, outputs, model, reads, writes)
+    if cost.source == "unpriced":
+        part.unpriced_tokens = part.total_tokens
+    else:
+        part.cost_estimated_usd = cost.total_cost
+    return part
+
+
+def _order(groups: dict[str, UsageRow], by: str) -> list[UsageRow]:
+    if by == "model":
+        return sorted(groups.values(), key=lambda r: (-r.totals.cost_usd, r.key))
+    return [groups[k] for k in sorted(groups)]
+
+
+def _label_sessions(store: SessionStore, rows: list[UsageRow]) -> None:
+    """Titles, folders and last activity of session rows; sorted by last activity."""
+    with store.index.connect() as db:
+        info = {r[0]: r[1:] for r in db.execute("SELECT id, title, cwd, updated_at FROM sessions")}
+    for row in rows:
+        row.title, row.cwd, row.last_activity = info.get(row.key, ("", "", ""))
+    rows.sort(key=lambda r: (r.last_activity or "", r.key))

@@ -1,0 +1,274 @@
+"""Rendering a usage report: table, JSON, CSV, ccusage JSON, and a bar chart."""
+
+from __future__ import annotations
+
+import csv
+import io
+import shutil
+from datetime import datetime
+from typing import Any
+
+from mamba_agents.usage import UsageReport, UsageRow, UsageTotals
+
+KEY_TITLES = {
+    "day": "Date",
+    "week": "Week of",
+    "month": "Month",
+    "session": "Session",
+    "model": "Model",
+}
+NARROW = 100
+
+
+def _tokens(value: int) -> str:
+    return f"{value:,}"
+
+
+MODELS_WIDTH = 40
+
+
+def _money(value: float) -> str:
+    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def _cost(totals: UsageTotals) -> str:
+    return _money(totals.cost_usd) + (" *" if totals.unpriced_tokens else "")
+
+
+def _source(totals: UsageTotals) -> str:
+    """Where a row's cost comes from, with amounts when it mixes sources."""
+    reported, estimated = totals.cost_reported_usd, totals.cost_estimated_usd
+    if reported and estimated:
+        text = f"reported {_money(reported)} + estimated {_money(estimated)}"
+    elif reported:
+        text = "reported"
+    elif estimated or not totals.unpriced_tokens:
+        text = "estimated"
+    else:
+        text = ""
+    if totals.unpriced_tokens:
+        unpriced = f"{totals.unpriced_tokens:,} tokens unpriced"
+        text = f"{text} + {unpriced}" if text else unpriced
+    return text
+
+
+def _models(totals: UsageTotals) -> str:
+    names = sorted(totals.models)
+    shown: list[str] = []
+    for index, name in enumerate(names):
+        rest = len(names) - index - 1
+        candidate = ", ".join([*shown, name]) + (f" +{rest} more" if rest else "")
+        if shown and len(candidate) > MODELS_WIDTH:
+            return ", ".join(shown) + f" +{len(names) - len(shown)} more"
+        shown.append(name)
+    return ", ".join(shown)
+
+
+def _key_label(report: UsageReport, row: UsageRow) -> str:
+    if report.by == "session":
+        title = (row.title or "").strip()
+        return f"{row.key[:8]} {title[:30]}".rstrip()
+    return row.key
+
+
+def table(
+    report: UsageReport, *, width: int | None = None, color: bool = False, breakdown: bool = False
+) -> str:
+    """An aligned text table with a Total row; narrow terminals get fewer columns."""
+    width = width or shutil.get_terminal_size((120, 24)).columns
+    compact = width < NARROW
+    header = [KEY_TITLES[report.by]]
+    if not compact and report.by != "model":
+        header.append("Models")
+    header += (
+        ["Requests"] if compact else ["Requests", "Input", "Output", "Cache Read", "Cache Write"]
+    )
+    header += ["Total", "Cost (USD)", "Cost source"] if not compact else ["Total", "Cost (USD)"]
+
+    def cells(label: str, totals: UsageTotals, models: bool = True) -> list[str]:
+        out = [label]
+        if not compact and report.by != "model":
+            out.append(_models(totals) if models else "")
+        out.append(_tokens(totals.requests))
+        if not compact:
+            out += [
+                _tokens(totals.input_tokens),
+                _tokens(totals.output_tokens),
+                _tokens(totals.cache_read_tokens),
+                _tokens(totals.cache_write_tokens),
+            ]
+        out += [_tokens(totals.total_tokens), _cost(totals)]
+        if not compact:
+            out.append(_source(totals))
+        return out
+
+    body: list[list[str]] = []
+    for row in report.rows:
+        body.append(cells(_key_label(report, row), row.totals))
+        if breakdown and report.by != "model":
+            for name, part in sorted(row.breakdown.items(), key=lambda i: -i[1].cost_usd):
+                body.append(cells(f"  └ {name}", part, models=False))
+    total = cells("Total", report.totals)
+    widths = [max(len(r[i]) for r in [header, *body, total]) for i in range(len(header))]
+    left = {0, 1} if not compact and report.by != "model" else {0}
+    if not compact:
+        left.add(len(header) - 1)  # the cost source column
+
+    def line(values: list[str]) -> str:
+        return "  ".join(
+            v.ljust(w) if i in left else v.rjust(w)
+            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+        ).rstrip()
+
+    rule = "  ".join("─" * w for w in widths)
+    bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
+    lines = [bold(line(header)), rule, *(line(r) for r in body), rule, bold(line(total))]
+    return "\n".join(lines) + "\n"
+
+
+def notes(report: UsageReport) -> list[str]:
+    """Footnotes for stderr: unpriced tokens and where prices came from."""
+    out = []
+    if report.totals.unpriced_tokens:
+        out.append(
+            f"* {report.totals.unpriced_tokens:,} tokens have no known price: counted, "
+            'not priced (set [models."NAME"] prices in config)'
+        )
+    if report.totals.cost_reported_usd:
+        out.append(
+            f"${report.totals.cost_reported_usd:,.4f} reported by providers, "
+            f"${report.totals.cost_estimated_usd:,.4f} estimated from prices"
+        )
+    return out
+
+
+def to_json(report: UsageReport, clock_iso: Any, *, breakdown: bool) -> dict[str, Any]:
+    """The documented JSON shape."""
+    return {
+        "report": report.name,
+        "group_by": report.by,
+        "timezone": report.timezone,
+        "since": clock_iso(report.since) if report.since is not None else None,
+        "until": clock_iso(report.until) if report.until is not None else None,
+        "rows": [row.to_dict(breakdown=breakdown) for row in report.rows],
+        "totals": report.totals.to_dict(),
+        "warnings": report.warnings,
+    }
+
+
+CSV_FIELDS = [
+    "key",
+    "model",
+    "requests",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "total_tokens",
+    "cost_usd",
+    "cost_reported_usd",
+    "cost_estimated_usd",
+    "unpriced_tokens",
+]
+
+
+def to_csv(report: UsageReport, *, breakdown: bool) -> str:
+    """One line per row (and per model with `breakdown`), then a total line."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+
+    def emit(key: str, model: str, totals: UsageTotals) -> None:
+        writer.writerow({"key": key, "model": model, **totals.to_dict()})
+
+    for row in report.rows:
+        emit(row.key, ";".join(sorted(row.totals.models)), row.totals)
+        if breakdown:
+            for name, part in sorted(row.breakdown.items()):
+                emit(row.key, name, part)
+    emit("total", ";".join(sorted(report.totals.models)), report.totals)
+    return buffer.getvalue()
+
+
+def _ccusage_counts(totals: UsageTotals) -> dict[str, Any]:
+    return {
+        "inputTokens": totals.input_tokens,
+        "outputTokens": totals.output_tokens,
+        "cacheCreationTokens": totals.cache_write_tokens,
+        "cacheReadTokens": totals.cache_read_tokens,
+    }
+
+
+def to_ccusage(report: UsageReport) -> dict[str, Any]:
+    """The daily report in ccusage's `daily --json` shape."""
+    daily = []
+    for row in report.rows:
+        daily.append(
+            {
+                "date": row.key,
+                **_ccusage_counts(row.totals),
+                "totalTokens": row.totals.total_tokens,
+                "totalCost": round(row.totals.cost_usd, 8),
+                "modelsUsed": sorted(row.totals.models),
+                "modelBreakdowns": [
+                    {"modelName": name, **_ccusage_counts(part), "cost": round(part.cost_usd, 8)}
+                    for name, part in sorted(row.breakdown.items(), key=lambda i: -i[1].cost_usd)
+                ],
+            }
+        )
+    totals = {
+        **_ccusage_counts(report.totals),
+        "totalTokens": report.totals.total_tokens,
+        "totalCost": round(report.totals.cost_usd, 8),
+    }
+    return {"daily": daily, "totals": totals}
+
+
+_BLOCKS = " ▏▎▍▌▋▊▉█"
+
+
+def chart(
+    report: UsageReport, metric: str, *, width: int | None = None, unicode: bool = True
+) -> str:
+    """Horizontal bars of cost or tokens per row; plain `#` bars when not on a terminal."""
+    width = width or shutil.get_terminal_size((100, 24)).columns
+    values = [
+        (_key_label(report, r), r.totals.cost_usd if metric == "cost" else r.totals.total_tokens)
+        for r in report.rows
+    ]
+    if not values:
+        return "(no usage in this period)\n"
+    shown = [_money(v) if metric == "cost" else f"{v:,}" for _, v in values]
+    label_width = max(len(label) for label, _ in values)
+    value_width = max(len(s) for s in shown)
+    room = max(width - label_width - value_width - 4, 10)
+    top = max(v for _, v in values) or 1
+    lines = []
+    for (label, value), text in zip(values, shown, strict=True):
+        length = value / top * room
+        if unicode:
+            full = int(length)
+            bar = "█" * full + (_BLOCKS[int((length - full) * 8)] if full < room else "")
+        else:
+            bar = "#" * round(length)
+        lines.append(
+            f"{label.ljust(label_width)}  {bar.ljust(room)}  {text.rjust(value_width)}".rstrip()
+        )
+    unit = "cost (USD)" if metric == "cost" else "tokens"
+    lines.append(f"{report.name} {unit}; total {shown_total(report, metric)}")
+    return "\n".join(lines) + "\n"
+
+
+def shown_total(report: UsageReport, metric: str) -> str:
+    if metric == "cost":
+        return _money(report.totals.cost_usd)
+
+    return f"{report.totals.total_tokens:,} tokens"
+
+
+def iso_or_none(epoch: float | None) -> str | None:
+    return (
+        None
+        if epoch is None
+        else datetime.fromtimestamp(epoch).astimezone().isoformat(timespec="seconds")
+    )
