@@ -171,7 +171,7 @@ def get_profile(model: str, settings: AgentSettings | None = None) -> ModelProfi
             output_cost_per_token=0.0,
             cache_read_cost_per_token=0.0,
             cache_write_cost_per_token=0.0,
-            source="local" if profile.source == "unknown" else profile.source,
+            source="local",
         )
     if settings is not None:
         override = (

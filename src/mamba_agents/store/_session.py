@@ -20,6 +20,22 @@ VERSION = 1
 TITLE_LENGTH = 80
 
 
+def parse_document(text: str, where: str) -> dict[str, Any]:
+    """The JSON document of a session file, checked for our format and version."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SessionError(f"{where}: damaged session file ({exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SessionError(f"{where}: not a mamba session file")
+    if data.get("version") != VERSION:
+        raise SessionError(
+            f"{where}: unsupported session format version "
+            f"{data.get('version')!r} (this mamba reads {VERSION})"
+        )
+    return data
+
+
 @dataclass(frozen=True)
 class State:
     """One immutable point in a session's history."""
@@ -237,17 +253,7 @@ class Session:
     @classmethod
     def from_json(cls, text: str, where: str) -> Session:
         """Parse a session file; a damaged or unknown-version file raises SessionError."""
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            raise SessionError(f"{where}: damaged session file ({exc})") from None
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            raise SessionError(f"{where}: not a mamba session file")
-        if data.get("version") != VERSION:
-            raise SessionError(
-                f"{where}: unsupported session format version "
-                f"{data.get('version')!r} (this mamba reads {VERSION})"
-            )
+        data = parse_document(text, where)
         try:
             messages = [Message.from_record(m) for m in data["messages"]]
             states = [State.from_record(s) for s in data["states"]]

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from mamba_agents.errors import SessionError
-from mamba_agents.store._session import Session
+from mamba_agents.store._session import Session, parse_document
 
 log = logging.getLogger("mamba_agents.store")
 SCHEMA_VERSION = "1"
@@ -41,34 +42,71 @@ def _epoch(stamp: str) -> float:
 
 
 def request_rows(
-    session: Session, state_ids: Iterable[str] | None = None
+    session_id: str, added: Iterable[str], record_of: Callable[[str], dict[str, Any]]
 ) -> list[tuple[object, ...]]:
-    """One row per assistant message with usage added by the session's states (or by the
-    states named). Messages a fork copied from its origin belong to the origin."""
-    states = (
-        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
-    )
+    """One row per assistant message with usage among the `added` message ids (the ones the
+    session's own states added: messages a fork copied belong to its origin)."""
     rows = []
-    for message_id in (mid for state in states for mid in state.added):
-        message = session.messages[message_id]
-        if message.role != "assistant" or message.usage is None:
+    for message_id in added:
+        record = record_of(message_id)
+        usage = record.get("usage")
+        if record.get("role") != "assistant" or not usage:
             continue
-        usage = message.usage
         rows.append(
             (
-                message.id,
-                session.id,
-                _epoch(message.created_at),
-                message.model or "",
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-                message.cost_usd or 0.0,
-                message.cost_source or "unpriced",
+                message_id,
+                session_id,
+                _epoch(record["created_at"]),
+                record.get("model") or "",
+                int(usage.get("input_tokens") or 0),
+                int(usage.get("output_tokens") or 0),
+                int(usage.get("cache_read_tokens") or 0),
+                int(usage.get("cache_write_tokens") or 0),
+                record.get("cost_usd") or 0.0,
+                record.get("cost_source") or "unpriced",
             )
         )
     return rows
+
+
+def session_rows(
+    session: Session, state_ids: Iterable[str] | None = None
+) -> list[tuple[object, ...]]:
+    """Rows for a session's states (or the states named)."""
+    states = (
+        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
+    )
+    added = [mid for state in states for mid in state.added]
+    return request_rows(session.id, added, lambda mid: session.messages[mid].to_record())
+
+
+@dataclass(frozen=True)
+class _Document:
+    """What the index needs of a session file, read without building messages."""
+
+    id: str
+    cwd: str
+    title: str
+    updated_at: str
+    rows: list[tuple[object, ...]]
+
+
+def _read_document(path: str) -> _Document:
+    text = Path(path).read_text(encoding="utf-8")
+    data = parse_document(text, path)
+    try:
+        records = {m["id"]: m for m in data["messages"]}
+        added = [mid for state in data["states"] for mid in state.get("added") or ()]
+        rows = request_rows(data["id"], added, records.__getitem__)
+        return _Document(
+            data["id"],
+            data.get("cwd") or "",
+            data.get("title") or "",
+            data.get("updated_at") or data["created_at"],
+            rows,
+        )
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise SessionError(f"{path}: damaged session file ({type(exc).__name__}: {exc})") from None
 
 
 @dataclass(frozen=True)
@@ -125,28 +163,39 @@ class UsageIndex:
         """Index a session file just written: only the requests of `new_states` when the
         index already holds the rest, else all of them."""
         info = path.stat()
+        document = _Document(
+            session.id,
+            session.cwd,
+            session.title,
+            session.updated_at,
+            session_rows(session, new_states),
+        )
         with self.connect() as db:
-            self._store(db, session, path, info.st_mtime_ns, info.st_size, new_states)
+            self._store(
+                db, document, str(path), info.st_mtime_ns, info.st_size, replace=new_states is None
+            )
 
     def _store(
         self,
         db: sqlite3.Connection,
-        session: Session,
-        path: Path,
+        document: _Document,
+        path: str,
         mtime_ns: int,
         size: int,
-        new_states: list[str] | None = None,
+        *,
+        replace: bool = True,
     ) -> int:
-        rows = request_rows(session, new_states)
-        if new_states is None:
-            db.execute("DELETE FROM requests WHERE session_id = ?", (session.id,))
-        db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (str(path), session.id))
-        db.executemany("INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", rows)
+        if replace:
+            db.execute("DELETE FROM requests WHERE session_id = ?", (document.id,))
+        db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, document.id))
+        db.executemany(
+            "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", document.rows
+        )
         db.execute(
             "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,NULL)",
-            (session.id, str(path), mtime_ns, size, session.cwd, session.title, session.updated_at),
+            (document.id, path, mtime_ns, size, document.cwd, document.title, document.updated_at),
         )
-        return len(rows)
+        return len(document.rows)
 
     def refresh(self, *, rebuild: bool = False) -> Refresh:
         """Bring the index in line with the session files of its folder."""
@@ -179,8 +228,7 @@ class UsageIndex:
                         warnings.append(previous[3])
                     continue
                 try:
-                    text = Path(path).read_text(encoding="utf-8")
-                    session = Session.from_json(text, path)
+                    document = _read_document(path)
                 except (OSError, SessionError) as exc:
                     message = str(exc) if isinstance(exc, SessionError) else f"{path}: {exc}"
                     warnings.append(message)
@@ -190,5 +238,5 @@ class UsageIndex:
                         (f"damaged:{path}", path, mtime_ns, size, message),
                     )
                     continue
-                indexed += self._store(db, session, Path(path), mtime_ns, size)
+                indexed += self._store(db, document, path, mtime_ns, size)
         return Refresh(indexed, removed, warnings)

@@ -38,7 +38,12 @@ def info(
         "config": f'[models."..."] in config (on top of the table entry {profile.table_key!r})'
         if profile.table_key
         else '[models."..."] in config',
-        "local": "local model: free unless a price is configured",
+        "local": "local model: free unless a price is configured"
+        + (
+            f" (limits from LiteLLM's table entry '{profile.table_key}')"
+            if profile.table_key
+            else ""
+        ),
         "unknown": "not in the price table: unpriced, default context window",
     }
     data = {

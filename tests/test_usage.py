@@ -1,0 +1,322 @@
+"""`mamba usage`: totals match the session files, time zones, grouping, filters, formats,
+prices, damaged files, concurrent writers and a rebuilt index."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime
+
+import pytest
+from conftest import run_mamba, session_files
+
+from mamba_agents.config import AgentSettings
+from mamba_agents.messages import Message, Usage
+from mamba_agents.store import Session, SessionStore
+from mamba_agents.usage import build_report
+
+NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
+
+
+def stamp(text: str) -> str:
+    return (
+        datetime.fromisoformat(text)
+        .astimezone(UTC)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    )
+
+
+def add_request(
+    session: Session,
+    when: str,
+    model: str = "openai/gpt-4o",
+    tokens=(1000, 100),
+    cache=(0, 0),
+    cost: float | None = None,
+    source: str = "estimated",
+) -> None:
+    usage = Usage(tokens[0], tokens[1], cache[0], cache[1])
+    answer = Message(
+        role="assistant",
+        content="ok",
+        model=model,
+        usage=usage,
+        cost_usd=cost if cost is not None else 0.0,
+        cost_source=source,
+        created_at=stamp(when),
+    )
+    session.add_state(
+        parent_id=session.head,
+        new_messages=[Message(role="user", content="q", created_at=stamp(when)), answer],
+        model=model,
+    )
+
+
+@pytest.fixture
+def store(tmp_path) -> SessionStore:
+    return SessionStore(tmp_path / "sessions")
+
+
+def report(store, **kwargs):
+    return build_report(store, AgentSettings.defaults(), now=NOW, **kwargs)
+
+
+def test_day_boundaries_follow_the_time_zone(store):
+    session = Session(cwd="/w")
+    add_request(session, "2026-11-20T23:30:00+00:00")
+    add_request(session, "2026-11-20T18:45:00+00:00")
+    store.save(session)
+    assert [r.key for r in report(store, timezone="UTC").rows] == ["2026-11-20"]
+    assert [(r.key, r.totals.requests) for r in report(store, timezone="Europe/Berlin").rows] == [
+        ("2026-11-20", 1),
+        ("2026-11-21", 1),
+    ]
+    # India is UTC+5:30: 18:45Z is 00:15 the next day.
+    assert [r.key for r in report(store, timezone="Asia/Kolkata").rows] == ["2026-11-21"]
+    with pytest.raises(Exception, match="unknown time zone"):
+        report(store, timezone="Mars/Olympus")
+
+
+def test_week_and_month_boundaries(store):
+    session = Session()
+    for day in ("2026-11-01", "2026-11-02", "2026-10-31"):  # Sunday, Monday, Saturday
+        add_request(session, f"{day}T12:00:00+00:00")
+    store.save(session)
+    monday = report(store, by="week", since="2026-10-01", timezone="UTC")
+    assert [(r.key, r.totals.requests) for r in monday.rows] == [
+        ("2026-10-26", 2),
+        ("2026-11-02", 1),
+    ]
+    sunday = report(store, by="week", since="2026-10-01", timezone="UTC", start_of_week="sunday")
+    assert [(r.key, r.totals.requests) for r in sunday.rows] == [
+        ("2026-10-25", 1),
+        ("2026-11-01", 2),
+    ]
+    months = report(store, by="month", timezone="UTC")
+    assert [(r.key, r.totals.requests) for r in months.rows] == [("2026-10", 1), ("2026-11", 2)]
+
+
+def test_filters_and_default_window(store):
+    old, new = Session(cwd="/home/me/proj"), Session(cwd="/home/me/other")
+    add_request(old, "2026-09-01T10:00:00+00:00", model="openai/gpt-4o-mini")
+    add_request(new, "2026-11-20T10:00:00+00:00", model="openai/gpt-4o")
+    add_request(new, "2026-11-21T10:00:00+00:00", model="anthropic/claude-sonnet-4-5")
+    store.save(old)
+    store.save(new)
+    assert report(store, timezone="UTC").totals.requests == 2  # last 30 days by default
+    assert report(store, since="2026-01-01", timezone="UTC").totals.requests == 3
+    assert report(store, by="model").totals.requests == 3  # no default window
+    assert report(store, since="2d").totals.requests == 2
+    assert report(store, since="2026-11-21", timezone="UTC").totals.requests == 1
+    assert (
+        report(store, since="2026-01-01", until="2026-11-20", timezone="UTC").totals.requests == 2
+    )
+    assert report(store, by="model", model="gpt-4o*").totals.requests == 2
+    assert report(store, by="model", model="openai/gpt-4o").totals.requests == 1
+    assert report(store, by="model", session=old.id[:6]).totals.requests == 1
+    assert report(store, by="model", cwd="/home/me/proj").totals.requests == 1
+    assert report(store, by="model", cwd="/home/me").totals.requests == 3
+    assert report(store, by="model", cwd="/home/m").totals.requests == 0
+    with pytest.raises(Exception, match="--since: expected a date"):
+        report(store, since="last tuesday")
+
+
+def test_prices_cache_tokens_reported_unpriced_and_local(store, home):
+    session = Session()
+    add_request(
+        session,
+        "2026-11-21T10:00:00+00:00",
+        "openai/gpt-4o",
+        (1_000_000, 1_000_000),
+        cache=(1_000_000, 0),
+    )
+    add_request(
+        session, "2026-11-21T10:01:00+00:00", "openai/gpt-4o", (10, 10), cost=0.5, source="reported"
+    )
+    add_request(session, "2026-11-21T10:02:00+00:00", "openai/not-a-real-model", (300, 200))
+    add_request(session, "2026-11-21T10:03:00+00:00", "ollama/llama3.2", (5000, 5000))
+    store.save(session)
+    result = report(store, by="model")
+    rows = {r.key: r.totals for r in result.rows}
+    # gpt-4o: $2.50/M input, $10/M output, $1.25/M cached input.
+    assert rows["openai/gpt-4o"].cost_estimated_usd == pytest.approx(2.5 + 10 + 1.25)
+    assert rows["openai/gpt-4o"].cost_reported_usd == pytest.approx(0.5)
+    assert rows["openai/not-a-real-model"].unpriced_tokens == 500
+    assert rows["openai/not-a-real-model"].cost_usd == 0
+    assert rows["ollama/llama3.2"].cost_usd == 0 and rows["ollama/llama3.2"].unpriced_tokens == 0
+    (home / "work" / "config.toml").write_text(
+        '[models."ollama/llama3.2"]\ninput_price = 1.0\noutput_price = 2.0\n'
+    )
+    priced = build_report(store, AgentSettings(), by="model", now=NOW)
+    local = next(r for r in priced.rows if r.key == "ollama/llama3.2").totals
+    assert local.cost_estimated_usd == pytest.approx(5000 * 1e-6 + 5000 * 2e-6)
+
+
+def test_fork_copies_are_not_counted_twice_and_deleting_removes(store):
+    session = Session()
+    add_request(session, "2026-11-21T09:00:00+00:00")
+    first = session.head
+    add_request(session, "2026-11-21T09:30:00+00:00")
+    store.save(session)
+    fork = session.fork(first)
+    add_request(fork, "2026-11-21T10:00:00+00:00")
+    store.save(fork)
+    assert report(store).totals.requests == 3
+    by_session = {r.key: r.totals.requests for r in report(store, by="session").rows}
+    assert by_session == {session.id: 2, fork.id: 1}
+    store.delete(session.id)
+    assert report(store).totals.requests == 1
+
+
+def test_damaged_file_is_named_and_skipped(store):
+    session = Session()
+    add_request(session, "2026-11-21T10:00:00+00:00")
+    store.save(session)
+    (store.root / "broken.json").write_text("{nope")
+    result = report(store)
+    assert result.totals.requests == 1
+    assert len(result.warnings) == 1 and "broken.json" in result.warnings[0]
+    assert len(report(store).warnings) == 1  # still reported on the next run
+
+
+def test_rebuilt_or_deleted_index_gives_identical_numbers(store):
+    for index in range(12):
+        session = Session(cwd=f"/p{index % 3}")
+        for hour in range(index % 4 + 1):
+            add_request(
+                session,
+                f"2026-11-{10 + index}T{hour + 8:02}:00:00+00:00",
+                model=["openai/gpt-4o", "openai/gpt-4o-mini"][index % 2],
+            )
+        store.save(session)
+    before = report(store, by="session").totals.to_dict()
+    assert report(store, rebuild=True, by="session").totals.to_dict() == before
+    for name in (".index.sqlite3", ".index.sqlite3-wal", ".index.sqlite3-shm"):
+        (store.root / name).unlink(missing_ok=True)
+    assert report(store, by="session").totals.to_dict() == before
+    assert before["requests"] == sum(i % 4 + 1 for i in range(12))
+
+
+def test_file_changed_behind_the_index_is_reindexed(store):
+    session = Session()
+    add_request(session, "2026-11-21T10:00:00+00:00")
+    store.save(session)
+    other = SessionStore(store.root)  # another process's view, without telling the index
+    copy = other.load(session.id)
+    add_request(copy, "2026-11-21T11:00:00+00:00")
+    path = other.path_for(copy.id)
+    path.write_text(copy.to_json())
+    assert report(store).totals.requests == 2
+
+
+WRITER = textwrap.dedent("""
+    import sys
+    from mamba_agents.messages import Message, Usage
+    from mamba_agents.store import Session, SessionStore
+    store = SessionStore(sys.argv[1])
+    for i in range(25):
+        s = Session()
+        s.add_state(parent_id=None, new_messages=[Message.user("q"), Message(
+            role="assistant", content="a", model="openai/gpt-4o", usage=Usage(100, 10),
+            cost_usd=0.00035, cost_source="estimated")])
+        store.save(s)
+""")
+
+
+def test_two_processes_saving_at_once_lose_nothing(store):
+    store.root.mkdir(parents=True)
+    procs = [subprocess.Popen([sys.executable, "-c", WRITER, str(store.root)]) for _ in range(2)]
+    for proc in procs:
+        assert proc.wait(timeout=120) == 0
+    result = build_report(store, AgentSettings.defaults(), by="model")
+    assert result.totals.requests == 50 and result.totals.input_tokens == 5000
+
+
+def test_cli_totals_match_the_session_files(mamba, server, home):
+    server.add(
+        {
+            "text": "a",
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 80,
+                "prompt_tokens_details": {"cached_tokens": 200},
+            },
+        },
+        {"text": "b", "usage": {"prompt_tokens": 50, "completion_tokens": 5, "cost": 0.25}},
+    )
+    mamba("run", "one", model="openai/gpt-4o")
+    mamba("run", "two", model="openai/gpt-4o-mini")
+    mamba("run", "three", model="ollama/llama3.2")
+    data = run_mamba("usage", "--json", "--breakdown", home=home).json()
+    assert data["report"] == "daily" and len(data["rows"]) == 1
+    messages = [
+        m
+        for path in session_files(home)
+        for m in json.loads(path.read_text())["messages"]
+        if m["role"] == "assistant"
+    ]
+    totals = data["totals"]
+    assert totals["requests"] == len(messages) == 3
+    for field in ("input_tokens", "output_tokens", "cache_read_tokens", "cache_write_tokens"):
+        assert totals[field] == sum(m["usage"][field] for m in messages)
+    assert totals["cost_usd"] == pytest.approx(sum(m["cost_usd"] for m in messages))
+    assert totals["cost_reported_usd"] == pytest.approx(0.25)
+    assert {b["model"] for b in data["rows"][0]["breakdown"]} == {
+        "openai/gpt-4o",
+        "openai/gpt-4o-mini",
+        "ollama/llama3.2",
+    }
+
+
+def test_cli_formats(mamba, home):
+    mamba("run", "one")
+    table = run_mamba("usage", home=home)
+    assert table.code == 0 and table.stdout.splitlines()[0].startswith("Date")
+    assert table.stdout.splitlines()[-1].startswith("Total")
+    assert "\033[" not in table.stdout
+    csv_lines = run_mamba("usage", "--format", "csv", home=home).stdout.splitlines()
+    assert csv_lines[0].startswith("key,model,requests") and csv_lines[-1].startswith("total,")
+    ccusage = run_mamba("usage", "--format", "ccusage", home=home).json()
+    day = ccusage["daily"][0]
+    assert set(day) == {
+        "date",
+        "inputTokens",
+        "outputTokens",
+        "cacheCreationTokens",
+        "cacheReadTokens",
+        "totalTokens",
+        "totalCost",
+        "modelsUsed",
+        "modelBreakdowns",
+    }
+    assert set(ccusage["totals"]) == {
+        "inputTokens",
+        "outputTokens",
+        "cacheCreationTokens",
+        "cacheReadTokens",
+        "totalTokens",
+        "totalCost",
+    }
+    chart = run_mamba("usage", "--chart", "tokens", home=home, env={"COLUMNS": "60"})
+    assert "#" in chart.stdout and "█" not in chart.stdout
+    assert max(len(line) for line in chart.stdout.splitlines()) <= 60
+    narrow = run_mamba("usage", home=home, env={"COLUMNS": "70"}).stdout.splitlines()[0]
+    assert "Cache Read" not in narrow and "Cost (USD)" in narrow
+    bad = run_mamba("usage", "--format", "ccusage", "--by", "week", home=home)
+    assert bad.code == 2 and "ccusage" in bad.stderr
+    assert run_mamba("usage", "tokens", home=home).code == 2
+    assert run_mamba("usage", "--by", "year", home=home).code == 2
+
+
+def test_models_info(home):
+    info = run_mamba("models", "info", "gpt-4o-mini", "--json", home=home).json()
+    assert info["model"] == "openai/gpt-4o-mini" and info["transport"] == "native"
+    assert info["price_per_million"]["input"] == pytest.approx(0.15)
+    assert info["context_window"] == 128000 and info["source"] == "litellm"
+    local = run_mamba("models", "info", "ollama/llama3.2", home=home).stdout
+    assert "local model: free unless a price is configured" in local
+    unknown = run_mamba("models", "info", "openai/nope-9", "--json", home=home).json()
+    assert unknown["priced"] is False and unknown["source"] == "unknown"
