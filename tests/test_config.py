@@ -240,3 +240,32 @@ def test_agent_system_prompt_setting_is_sent(home, server):
     result = run_mamba("run", "x", "-m", "gpt-4o", "--base-url", server.base_url, home=home)
     assert result.code == 0
     assert server.requests[0]["messages"][0] == {"role": "system", "content": "From config."}
+
+
+def test_permission_rules_accumulate_across_layers_with_their_sources(home):
+    user = write(
+        home / "config" / "mamba" / "config.toml", '[permissions]\nallow = ["read_file"]\n'
+    )
+    project = write(
+        home / "work" / "config.toml",
+        '[permissions]\nallow = ["write_file(src/**)"]\ndeny = ["delete_file"]\n',
+    )
+    settings = AgentSettings(environ={"MAMBA_PERMISSIONS__ALLOW": '["run_bash(git *)"]'})
+    assert settings.permissions.allow == ["read_file", "write_file(src/**)", "run_bash(git *)"]
+    assert settings.item_source("permissions", "allow", "read_file") == str(user)
+    assert settings.item_source("permissions", "allow", "write_file(src/**)") == str(project)
+    assert settings.item_source("permissions", "allow", "run_bash(git *)") == "environment"
+    assert settings.permissions.deny == ["delete_file"]
+
+
+def test_saved_rules_stick_and_are_not_duplicated(home):
+    from mamba_agents.config import save_rule
+
+    path = save_rule("allow", "run_bash(git status)")
+    save_rule("allow", "run_bash(git status)")
+    save_rule("deny", 'run_bash(echo "quoted")')
+    assert path == home / "config" / "mamba" / "permissions.toml"
+    settings = AgentSettings(environ={})
+    assert settings.permissions.allow == ["run_bash(git status)"]
+    assert settings.permissions.deny == ['run_bash(echo "quoted")']
+    assert settings.item_source("permissions", "allow", "run_bash(git status)") == str(path)

@@ -8,7 +8,8 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from mamba_agents.config._loader import build_section, config_layers
+from mamba_agents.config._loader import build_section, coerce, config_layers
+from mamba_agents.config._rules import RULES_FILE, save_rule
 from mamba_agents.config._schema import (
     SECTIONS,
     AgentDefaultsConfig,
@@ -23,6 +24,8 @@ from mamba_agents.config._schema import (
 )
 
 __all__ = [
+    "MERGED_LISTS",
+    "RULES_FILE",
     "AgentDefaultsConfig",
     "AgentSettings",
     "LoggingConfig",
@@ -33,7 +36,11 @@ __all__ = [
     "Secret",
     "SessionConfig",
     "ToolsConfig",
+    "save_rule",
 ]
+
+# Settings whose lists from every layer are combined rather than replaced.
+MERGED_LISTS = {("permissions", "allow"), ("permissions", "ask"), ("permissions", "deny")}
 
 
 class AgentSettings:
@@ -73,6 +80,8 @@ class AgentSettings:
         raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         self.sources: dict[str, str] = {}
         self.models: dict[str, ModelOverride] = {}
+        # Where each item of a merged list came from: {(section, key, item): source}.
+        self.item_sources: dict[tuple[str, str, str], str] = {}
         for source, layer in layers:
             for section, values in layer.items():
                 if section == "models":
@@ -81,10 +90,28 @@ class AgentSettings:
                 for key, value in values.items():
                     if value is None:
                         continue
+                    if (section, key) in MERGED_LISTS:
+                        value = self._merge(section, key, value, raw[section].get(key), source)
                     raw[section][key] = value
                     self.sources[f"{section}.{key}"] = source
         for section in SECTIONS:
             setattr(self, section, build_section(section, raw[section], self.sources))
+
+    def _merge(
+        self, section: str, key: str, value: Any, merged: list[str] | None, source: str
+    ) -> list[str]:
+        """Lists such as permission rules accumulate over the layers instead of replacing."""
+        items = coerce(value, list[str], f"{source}: {section}.{key}")
+        merged = list(merged or [])
+        for item in items:
+            if item not in merged:
+                merged.append(item)
+                self.item_sources[(section, key, item)] = source
+        return merged
+
+    def item_source(self, section: str, key: str, item: str) -> str:
+        """Where one item of a merged list (such as a permission rule) came from."""
+        return self.item_sources.get((section, key, item), self.source_of(f"{section}.{key}"))
 
     @classmethod
     def defaults(cls) -> AgentSettings:

@@ -12,6 +12,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._rules import rules_path
 from mamba_agents.config._schema import CHOICES, RANGES, SECTIONS, ModelOverride, Secret
 from mamba_agents.errors import ConfigError
 from mamba_agents.paths import config_home
@@ -201,9 +202,10 @@ def config_layers(
     non-settings variables of the .env files under the environment (for provider keys).
     """
     layers: list[Layer] = []
-    user_toml = config_home() / "config.toml"
-    if user_toml.is_file():
-        layers.append((str(user_toml), toml_layer(user_toml)))
+    for user_file in (config_home() / "config.toml", rules_path()):
+        if user_file.is_file():
+            layers.append((str(user_file), toml_layer(user_file)))
+
     if config_file is not None:
         path = Path(config_file).expanduser()
         if not path.is_file():

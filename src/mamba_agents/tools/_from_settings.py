@@ -43,6 +43,13 @@ def tools_from_settings(settings: AgentSettings, security: FilesystemSecurity) -
     )
 
 
+def _checked(rules: Sequence[str], where: str) -> list[str]:
+    try:
+        return parse_rules(rules, where)
+    except RuleError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def policy_from_settings(
     settings: AgentSettings,
     *,
@@ -53,12 +60,11 @@ def policy_from_settings(
     """Config rules plus flag rules; a malformed rule is an error naming its source."""
     lists: dict[str, list[str]] = {}
     for kind, extra in (("allow", allow), ("deny", deny), ("ask", ())):
-        configured = getattr(settings.permissions, kind)
-        where = f"{settings.source_of(f'permissions.{kind}')}: permissions.{kind}"
-        try:
-            lists[kind] = parse_rules(configured, where) + parse_rules(extra, f"--{kind}")
-        except RuleError as exc:
-            raise ConfigError(str(exc)) from None
+        rules = []
+        for rule in getattr(settings.permissions, kind):
+            where = f"{settings.item_source('permissions', kind, rule)}: permissions.{kind}"
+            rules += _checked([rule], where)
+        lists[kind] = rules + _checked(extra, f"--{kind}")
     return PermissionPolicy(
         allow=lists["allow"], deny=lists["deny"], ask=lists["ask"], allow_all=allow_all
     )

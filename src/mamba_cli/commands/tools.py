@@ -115,7 +115,7 @@ def check(
         {
             "rule": rule,
             "matches": describe_rule(rule),
-            "source": settings.source_of(f"permissions.{decision.action}")
+            "source": settings.item_source("permissions", decision.action, rule)
             if rule in configured
             else "command line",
         }
