@@ -50,6 +50,7 @@ def main_options(
     ctx.obj = {"config": config, "verbose": verbose}
 
 
+from mamba_cli.commands import chat as _chat  # noqa: E402
 from mamba_cli.commands import config as _config  # noqa: E402
 from mamba_cli.commands import models as _models  # noqa: E402
 from mamba_cli.commands import run as _run  # noqa: E402
@@ -63,4 +64,6 @@ app.add_typer(_tools.tools_app, name="tools")
 app.add_typer(_tools.permissions_app, name="permissions")
 app.add_typer(_models.app, name="models")
 _run.register(app)
+_chat.register(app)
+
 _usage.register(app)

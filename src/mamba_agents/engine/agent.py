@@ -15,7 +15,7 @@ from mamba_agents.engine._loop import Approver, LoopOptions, RunProgress, ToolGa
 from mamba_agents.errors import AgentError, BudgetExceededError, MaxTurnsError, ModelTimeoutError
 from mamba_agents.events import ErrorEvent, Event, RunResult, UsageEvent
 from mamba_agents.messages import Message
-from mamba_agents.store import Session, SessionStore
+from mamba_agents.store import Session, SessionStore, State
 from mamba_agents.tokens import (
     CostBreakdown,
     CostEstimator,
@@ -253,6 +253,10 @@ class Agent:
         if self.store is not None:
             self.store.save(self.session)
 
+    def set_approver(self, approver: Approver | None) -> None:
+        """Who is asked about tool calls the permission policy says "ask" for."""
+        self.gate = ToolGate(self.gate.policy, approver)
+
     def interrupt(self) -> None:
         """Stop the running turn (from a signal handler); it ends with status `interrupted`."""
         if self._running is not None and not self._running.done():
@@ -390,6 +394,44 @@ class Agent:
     def clear_context(self) -> None:
         """Start a new, empty conversation (a new session); the old one is kept."""
         self.session = Session(model=self.model)
+
+    def use_session(self, session: Session) -> None:
+        """Continue another session (its system prompt comes along unless one was set)."""
+        self.session = session
+        self.system_prompt = session.system_prompt() or self.system_prompt
+
+    def rewind(self, turns: int = 1) -> State | None:
+        """Continue from `turns` turns back; the later states stay in the session file.
+
+        Returns the state now continued from (None: the start of the conversation).
+        """
+        state = self.session.state()
+        for _ in range(turns):
+            if state is None:
+                break
+            state = self.session.states.get(state.parent_id) if state.parent_id else None
+        self.session.head = state.id if state else None
+        if self.store is not None:
+            self.store.save(self.session)
+        return state
+
+    def fork(self) -> Session:
+        """Continue in a new session that starts with this one's current context."""
+        if self.session.head is None:
+            self.session = Session(model=self.model)
+        else:
+            self.session = self.session.fork(self.session.head)
+        if self.store is not None:
+            self.store.save(self.session)
+        return self.session
+
+    async def switch_model(self, model: str) -> None:
+        """Use another model from the next request on."""
+        cfg = self.settings.model_backend
+        await self.aclose()
+        self._backend = None
+        self.route = resolve_route(model, base_url=cfg.base_url, transport=cfg.transport)
+        self.model = self.route.model
 
     def reset_tracking(self) -> None:
         """Forget the usage and cost recorded so far."""

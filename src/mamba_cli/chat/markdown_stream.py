@@ -151,6 +151,12 @@ class MarkdownStream:
     # -- streaming ---------------------------------------------------------------------------
     def feed(self, text: str) -> None:
         """Take the next piece of the answer."""
+        if not self.color:
+            # Plain output is the text itself: nothing to restyle, nothing to redraw.
+            self.out.write(text)
+            self.out.flush()
+            self.partial = (self.partial + text).rpartition("\n")[2]
+            return
         if "\n" not in text:
             self.partial += text
             self._echo(text)
@@ -165,7 +171,7 @@ class MarkdownStream:
         """The answer is complete: style the last line."""
         self._erase_echo()
         if self.partial:
-            self.out.write(self.render_line(self.partial) + "\n")
+            self.out.write((self.render_line(self.partial) if self.color else "") + "\n")
         self.partial = ""
         self._in_code = False
         self._code = None
@@ -184,14 +190,10 @@ class MarkdownStream:
             self._echoed += display_width(text)
 
     def _erase_echo(self) -> None:
-        if not self._echoed:
-            return
-        if self.color:
+        if self._echoed:
             rows_up = (self._echoed - 1) // self.width
             self.out.write((f"\033[{rows_up}A" if rows_up else "") + "\r\033[J")
-        else:
-            self.out.write("\n")
-        self._echoed = 0
+            self._echoed = 0
 
     # -- styling -----------------------------------------------------------------------------
     def _style(self, name: str, text: str) -> str:

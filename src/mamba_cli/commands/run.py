@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from mamba_cli import options as opt
 from mamba_cli import output
 from mamba_cli.tool_access import ToolAccess
 
@@ -29,59 +30,29 @@ def run(
     prompt: Annotated[
         str | None,
         typer.Argument(
-            help="The instruction. Piped stdin is added as context; '-' reads the "
-            "prompt from stdin only."
+            help="The instruction. Piped stdin is added as context; '-' reads the prompt "
+            "from stdin only."
         ),
     ] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="provider/model")] = None,
-    base_url: Annotated[
-        str | None, typer.Option("--base-url", help="An OpenAI-compatible endpoint.")
-    ] = None,
-    system: Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")] = None,
-    session: Annotated[
-        str | None,
-        typer.Option(
-            "--session",
-            "-S",
-            help="Continue a session (id, unique prefix or state id; an older state forks).",
-        ),
-    ] = None,
-    continue_: Annotated[
-        bool, typer.Option("--continue", "-c", help="Continue the latest session.")
-    ] = False,
-    no_save: Annotated[bool, typer.Option("--no-save", help="Do not save a session.")] = False,
+    model: opt.Model = None,
+    base_url: opt.BaseUrl = None,
+    system: opt.System = None,
+    session: opt.SessionRef = None,
+    continue_: opt.Continue = False,
+    no_save: opt.NoSave = False,
     output_format: Annotated[
         str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
     ] = "text",
-    max_turns: Annotated[
-        int | None, typer.Option("--max-turns", min=1, help="Most model requests this run.")
-    ] = None,
-    max_cost: Annotated[
-        float | None, typer.Option("--max-cost", min=0.0, help="Stop once this run cost USD.")
-    ] = None,
-    timeout: Annotated[
-        float | None, typer.Option("--timeout", min=0.0, help="Stop after SECONDS.")
-    ] = None,
-    temperature: Annotated[float | None, typer.Option("--temperature")] = None,
-    max_tokens: Annotated[
-        int | None, typer.Option("--max-tokens", min=1, help="Most output tokens per request.")
-    ] = None,
-    allow: Annotated[
-        list[str] | None,
-        typer.Option(
-            "--allow", help="Allow a tool or TOOL(PATTERN), e.g. 'run_bash(git *)'. Repeatable."
-        ),
-    ] = None,
-    deny: Annotated[
-        list[str] | None, typer.Option("--deny", help="Refuse a tool or TOOL(PATTERN). Repeatable.")
-    ] = None,
-    allow_all: Annotated[
-        bool, typer.Option("--allow-all", help="Allow every tool call no deny rule refuses.")
-    ] = False,
-    no_tools: Annotated[bool, typer.Option("--no-tools", help="Offer the model no tools.")] = False,
-    sandbox: Annotated[
-        str | None, typer.Option("--sandbox", help="Folder the tools may touch (default: here).")
-    ] = None,
+    max_turns: opt.MaxTurns = None,
+    max_cost: opt.MaxCost = None,
+    timeout: opt.Timeout = None,
+    temperature: opt.Temperature = None,
+    max_tokens: opt.MaxTokens = None,
+    allow: opt.Allow = None,
+    deny: opt.Deny = None,
+    allow_all: opt.AllowAll = False,
+    no_tools: opt.NoTools = False,
+    sandbox: opt.Sandbox = None,
 ) -> int:
     """Run one prompt and print the answer."""
     from mamba_agents.errors import ConfigError
@@ -93,32 +64,25 @@ def run(
     text = read_prompt(prompt)
     from mamba_cli.settings import load_settings
 
-    settings = load_settings(
-        ctx,
-        {
-            "model_backend": {
-                "model": model,
-                "base_url": base_url,
-                "temperature": temperature,
-                "max_tokens": max_tokens,
-            },
-            "agent": {
-                "system_prompt": system,
-                "max_turns": max_turns,
-                "max_cost": max_cost,
-                "timeout": timeout,
-            },
-        },
+    overrides = opt.agent_overrides(
+        model=model,
+        base_url=base_url,
+        temperature=temperature,
+        max_tokens=max_tokens,
+        system=system,
+        max_turns=max_turns,
+        max_cost=max_cost,
+        timeout=timeout,
     )
     return execute(
-        settings,
+        load_settings(ctx, overrides),
         text,
         output_format=output_format,
         save=not no_save,
         continue_latest=continue_,
         session_ref=session,
         system=system,
-        access=ToolAccess(allow or [], deny or [], allow_all, no_tools, sandbox),
+        access=opt.tool_access(allow, deny, allow_all, no_tools, sandbox),
     )
 
 

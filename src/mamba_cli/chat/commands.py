@@ -1,0 +1,328 @@
+"""Slash commands of the chat, each with its help text."""
+
+from __future__ import annotations
+
+import base64
+import difflib
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mamba_cli.chat import status
+from mamba_cli.chat.markdown_stream import MarkdownStream
+from mamba_cli.chat.repl import BOLD, DIM, RED, YELLOW, one_line
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    usage: str
+    help: str
+    handler: Callable[[str], Awaitable[str | None]]
+
+
+class SlashCommands:
+    """The registry and the handlers; a handler returns "exit" to leave the chat."""
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.table: dict[str, Command] = {}
+        for name, usage, help_text, handler in (
+            ("/help", "/help [COMMAND]", "show commands and key bindings", self.help),
+            ("/model", "/model [NAME]", "show or switch the model", self.model),
+            ("/system", "/system [TEXT]", "show or set the system prompt", self.system),
+            ("/tools", "/tools", "list tools, risk classes and whether they may run", self.tools),
+            ("/tool", "/tool", "the last tool call's full arguments and output", self.tool),
+            ("/permissions", "/permissions", "the permission rules in force", self.permissions),
+            ("/context", "/context", "tokens in the context by part", self.context),
+            ("/cost", "/cost", "tokens and cost of this session", self.cost),
+            ("/usage", "/usage", "usage today and in this session", self.usage),
+            ("/history", "/history", "the turns of this conversation", self.history),
+            ("/sessions", "/sessions", "recent sessions", self.sessions),
+            ("/resume", "/resume ID", "continue another session", self.resume),
+            ("/fork", "/fork", "continue in a new session from here", self.fork),
+            (
+                "/rewind",
+                "/rewind [N]",
+                "go back N turns (default 1); later turns stay saved",
+                self.rewind,
+            ),
+            ("/clear", "/clear", "start a new session", self.clear),
+            ("/export", "/export [FILE]", "write the conversation as Markdown", self.export),
+            ("/copy", "/copy", "copy the last answer (OSC 52, and to a file)", self.copy),
+            ("/exit", "/exit", "leave (Ctrl-D too)", self.exit),
+        ):
+            self.table[name] = Command(name, usage, help_text, handler)
+
+    def names(self) -> list[tuple[str, str]]:
+        return [(c.name, c.help) for c in self.table.values()]
+
+    async def dispatch(self, text: str) -> str | None:
+        name, _, argument = text.partition(" ")
+        command = self.table.get(name.lower())
+        if command is None:
+            close = difflib.get_close_matches(name.lower(), self.table, n=1)
+            hint = f"; did you mean {close[0]}?" if close else "; /help lists the commands"
+            self.app.say(f"unknown command {name}{hint}", YELLOW)
+            return None
+        try:
+            return await command.handler(argument.strip())
+        except Exception as exc:  # a failing command must not end the chat
+            self.app.say(f"{name}: {exc}", RED)
+            return None
+
+    @property
+    def agent(self) -> Any:
+        return self.app.agent
+
+    def say(self, text: str = "", style: str = "") -> None:
+        self.app.say(text, style)
+
+    # -- commands ----------------------------------------------------------------------------
+    async def help(self, argument: str) -> None:
+        if argument:
+            command = self.table.get(argument if argument.startswith("/") else f"/{argument}")
+            if command is None:
+                self.say(f"no command {argument}", YELLOW)
+            else:
+                self.say(f"{command.usage}  {command.help}")
+            return
+        for command in self.table.values():
+            self.say(f"  {command.usage:<18} {command.help}")
+        from mamba_cli.chat.input import NEWLINE_KEYS
+
+        self.say(
+            f"Keys: Enter sends · {NEWLINE_KEYS} inserts a newline · Ctrl-X Ctrl-E opens "
+            "$EDITOR · Ctrl-R searches history · Tab completes commands and paths · "
+            "Ctrl-C stops a turn · Ctrl-D leaves",
+            DIM,
+        )
+
+    async def model(self, argument: str) -> None:
+        if argument:
+            await self.agent.switch_model(argument)
+        profile = self.agent.profile
+        window = f"{profile.context_window:,}" if profile.context_window else "unknown"
+        self.say(f"model {self.agent.model} ({self.agent.route.transport}, context {window})")
+
+    async def system(self, argument: str) -> None:
+        if argument:
+            self.agent.system_prompt = argument
+            self.say("system prompt set for the next turns", DIM)
+        else:
+            self.say(self.agent.system_prompt or "(no system prompt)")
+
+    async def tools(self, argument: str) -> None:
+        policy = self.agent.gate.policy
+        if not self.agent.tools:
+            self.say("no tools (--no-tools or tools.enabled = false)")
+        for tool in self.agent.tools.values():
+            action = policy.decide(tool.name, {}, tool.risk).action if policy else "allow"
+            self.say(
+                f"  {tool.name:<15} {tool.risk:<8} {action:<6} {one_line(tool.description, 50)}"
+            )
+
+    async def tool(self, argument: str) -> None:
+        record = self.app.last_tool
+        if record is None:
+            self.say("no tool has run in this chat yet")
+            return
+        self.say(
+            f"{record.name} ({record.duration_ms} ms{', failed' if record.is_error else ''})", BOLD
+        )
+        self.say(f"arguments: {record.arguments}")
+        self.say(record.content or "(no output)")
+
+    async def permissions(self, argument: str) -> None:
+        from mamba_agents.tools import describe_rule
+
+        policy = self.agent.gate.policy
+        settings = self.agent.settings
+        shown = False
+        for kind in ("deny", "ask", "allow"):
+            for rule in getattr(policy, kind):
+                source = (
+                    settings.item_source("permissions", kind, rule)
+                    if rule in getattr(settings.permissions, kind)
+                    else "this chat / flags"
+                )
+                self.say(f"  {kind:<5} {rule:<30} {describe_rule(rule)}  ({source})")
+                shown = True
+        if not shown:
+            self.say("no rules: read-only tools run, write and execute tools ask")
+        if policy.allow_all:
+            self.say("--allow-all: everything no deny rule refuses is allowed", YELLOW)
+
+    async def context(self, argument: str) -> None:
+        from mamba_agents.tokens import TokenCounter
+
+        counter = TokenCounter()
+        system = counter.count(self.agent.system_prompt or "")
+        schemas = counter.count_tools([t.schema() for t in self.agent.tools.values()])
+        by_role: dict[str, int] = {}
+        for message in self.agent.get_messages():
+            by_role[message.role] = (
+                by_role.get(message.role, 0) + counter.count_messages([message.to_wire()]) - 3
+            )
+        total = system + schemas + sum(by_role.values())
+        window = self.agent.profile.context_window
+        self.say(f"  system prompt   {status.human(system):>8}")
+        self.say(f"  tool schemas    {status.human(schemas):>8}")
+        for role in ("user", "assistant", "tool"):
+            if role in by_role:
+                self.say(f"  {role + ' messages':<15} {status.human(by_role[role]):>8}")
+        share = f" of {status.human(window)} ({100 * total / window:.0f}%)" if window else ""
+        self.say(f"  total (estimated) {status.human(total):>6}{share}", BOLD)
+        self.say(f"  {status.context_text(self.agent)} by the last reported usage", DIM)
+
+    async def cost(self, argument: str) -> None:
+        usage, cost, sources = self.agent.session.total_usage()
+        from mamba_agents.tokens import combine_sources
+
+        source = combine_sources(sources) if sources else "estimated"
+        self.say(
+            f"session {self.agent.session.id[:8]}: {len(sources)} requests, "
+            f"{status.human(usage.input_tokens)} in, {status.human(usage.output_tokens)} "
+            f"out, cache {status.human(usage.cache_read_tokens)} read / "
+            f"{status.human(usage.cache_write_tokens)} written"
+        )
+        self.say(f"cost {status.money(cost, source)} ({source})")
+
+    async def usage(self, argument: str) -> None:
+        from mamba_agents.usage import build_report
+
+        if self.agent.store is None:
+            self.say("sessions are not saved (--no-save): no usage history")
+            return
+        from datetime import date
+
+        today = build_report(
+            self.agent.store, self.agent.settings, by="day", since=date.today().isoformat()
+        )
+
+        totals = today.totals
+        self.say(
+            f"today: {totals.requests} requests, {status.human(totals.total_tokens)} "
+            f"tokens, ${totals.cost_usd:.4f}"
+            + (f" (+{totals.unpriced_tokens:,} unpriced tokens)" if totals.unpriced_tokens else "")
+        )
+        await self.cost("")
+
+    async def history(self, argument: str) -> None:
+        chain = list(reversed(self.agent.session.lineage()))
+        if not chain:
+            self.say("no turns yet")
+        for number, state in enumerate(chain, 1):
+            prompt = next(
+                (
+                    self.agent.session.messages[m].text
+                    for m in state.added
+                    if self.agent.session.messages[m].role == "user"
+                ),
+                "",
+            )
+            mark = f" ({state.status})" if state.status else ""
+            self.say(f"  {number:>3}. {state.created_at[:19]}  {one_line(prompt, 70)}{mark}")
+
+    async def sessions(self, argument: str) -> None:
+        from mamba_agents.store import SessionStore
+
+        store = self.agent.store or SessionStore()
+        found, _ = store.load_all()
+        for session in found[:10]:
+            here = " ←" if session.id == self.agent.session.id else ""
+            self.say(
+                f"  {session.id[:8]}  {session.updated_at[:16]}  "
+                f"{one_line(session.title, 60)}{here}"
+            )
+        if not found:
+            self.say("no saved sessions")
+
+    async def resume(self, argument: str) -> None:
+        from mamba_agents.store import SessionStore
+
+        if not argument:
+            self.say("usage: /resume ID", YELLOW)
+            return
+        found = (self.agent.store or SessionStore()).resolve(argument)
+        session = found.session if found.is_head else found.session.fork(found.state_id)
+        self.agent.use_session(session)
+        self.say(f"resumed session {session.id}", DIM)
+        self.app.show_recent()
+
+    async def fork(self, argument: str) -> None:
+        origin = self.agent.session.id
+        session = self.agent.fork()
+        self.say(f"forked: now in session {session.id} (from {origin[:8]})", DIM)
+
+    async def rewind(self, argument: str) -> None:
+        turns = int(argument) if argument else 1
+        if turns < 1:
+            raise ValueError("N must be 1 or more")
+        state = self.agent.rewind(turns)
+        if state is None:
+            self.say("rewound to the start of the conversation (later turns stay saved)", DIM)
+        else:
+            prompt = next(
+                (
+                    self.agent.session.messages[m].text
+                    for m in state.added
+                    if self.agent.session.messages[m].role == "user"
+                ),
+                "",
+            )
+            self.say(
+                f"rewound {turns} turn(s): continuing after “{one_line(prompt, 60)}” "
+                "(later turns stay saved)",
+                DIM,
+            )
+
+    async def clear(self, argument: str) -> None:
+        self.agent.clear_context()
+        self.say(f"new session {self.agent.session.id}", DIM)
+
+    async def export(self, argument: str) -> None:
+        from mamba_cli.commands.sessions import render_markdown
+
+        path = Path(argument or f"mamba-{self.agent.session.id[:8]}.md").expanduser()
+        path.write_text(render_markdown(self.agent.session), encoding="utf-8")
+        self.say(f"wrote {path}", DIM)
+
+    async def copy(self, argument: str) -> None:
+        from mamba_agents.paths import mamba_home
+
+        text = self.app.last_answer
+        if not text:
+            self.say("no answer to copy yet")
+            return
+        path = mamba_home() / "last-answer.md"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        if self.app.out.isatty() and os.environ.get("TERM", "") not in ("", "dumb"):
+            payload = base64.b64encode(text.encode()).decode()
+            self.app.out.write(f"\033]52;c;{payload}\a")
+            self.say(f"copied {len(text)} characters (terminal clipboard; also in {path})", DIM)
+        else:
+            self.say(f"no terminal clipboard here: the answer is in {path}", DIM)
+
+    async def exit(self, argument: str) -> str:
+        return "exit"
+
+
+def render_recent(app: Any, turns: int = 3) -> None:
+    """The last exchanges of the session, to show where a resumed chat stands."""
+    messages = [m for m in app.agent.get_messages() if m.role in ("user", "assistant") and m.text]
+    users = [i for i, m in enumerate(messages) if m.role == "user"]
+    start = users[-turns] if len(users) >= turns else 0
+    for message in messages[start:]:
+        if message.role == "user":
+            app.say(f"› {one_line(message.text, app.width() - 4)}", BOLD)
+        else:
+            stream = MarkdownStream(app.out, app.width(), color=app.color)
+            lines = message.text.splitlines()
+            stream.feed("\n".join(lines[:20]) + ("\n…" if len(lines) > 20 else ""))
+            stream.finish()
+    if messages:
+        app.say("─" * min(app.width(), 60), DIM)

@@ -1,0 +1,272 @@
+"""The chat loop: read a prompt, run a turn, render its events, show the status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import shutil
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any, TextIO
+
+from mamba_cli.chat import status
+from mamba_cli.chat.markdown_stream import MarkdownStream
+
+DIM, RED, GREEN, YELLOW, BOLD, RESET = (
+    "\033[2m",
+    "\033[31m",
+    "\033[32m",
+    "\033[33m",
+    "\033[1m",
+    "\033[0m",
+)
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
+MAIN_ARGUMENT = ("command", "path", "pattern", "source", "query", "url")
+
+
+@dataclass
+class ToolCallRecord:
+    """The last tool call, for /tool."""
+
+    name: str
+    arguments: str
+    content: str = ""
+    is_error: bool = False
+    duration_ms: int = 0
+
+
+def main_argument(arguments: str) -> str:
+    """The argument that says what a call does (its command or path), else all of them."""
+    import json
+
+    try:
+        data = json.loads(arguments or "{}")
+    except ValueError:
+        return arguments
+    if isinstance(data, dict):
+        for key in MAIN_ARGUMENT:
+            if isinstance(data.get(key), str):
+                return data[key]
+    return arguments
+
+
+def one_line(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def result_summary(content: str) -> str:
+    """A short account of a tool result: its first line and how many lines there were."""
+    lines = content.strip().splitlines()
+    if not lines:
+        return "(no output)"
+    more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
+    return one_line(lines[0], 70) + more
+
+
+class Spinner:
+    """A one-line spinner while tools run; cleared before anything else is printed."""
+
+    def __init__(self, out: TextIO, enabled: bool):
+        self.out = out
+        self.enabled = enabled
+        self.label = ""
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self, label: str) -> None:
+        self.label = label
+        if self.enabled and self._task is None:
+            self._task = asyncio.ensure_future(self._spin())
+
+    async def _spin(self) -> None:
+        frame = 0
+        while True:
+            self.out.write(f"\r\033[K{DIM}{SPINNER[frame % len(SPINNER)]} {self.label}{RESET}")
+            self.out.flush()
+            frame += 1
+            await asyncio.sleep(0.1)
+
+    def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+            self.out.write("\r\033[K")
+            self.out.flush()
+
+
+class ChatApp:
+    """One interactive session with an Agent."""
+
+    def __init__(
+        self, agent: Any, reader: Any, *, out: TextIO | None = None, color: bool = True
+    ) -> None:
+        self.agent = agent
+        self.reader = reader
+        self.out = out or sys.stdout
+        self.color = color and self.out.isatty()
+        self.last_tool: ToolCallRecord | None = None
+        self.last_answer = ""
+        self.spinner = Spinner(self.out, self.color)
+        self._running: set[str] = set()
+        from mamba_cli.chat.commands import SlashCommands
+
+        self.commands = SlashCommands(self)
+
+    # -- output ------------------------------------------------------------------------------
+    def paint(self, text: str, style: str) -> str:
+        return f"{style}{text}{RESET}" if self.color else text
+
+    def say(self, text: str = "", style: str = "") -> None:
+        """A line of the conversation (answers, command output)."""
+        self.spinner.stop()
+        self.out.write((self.paint(text, style) if style else text) + "\n")
+        self.out.flush()
+
+    def note(self, text: str, style: str = DIM) -> None:
+        """Secondary information (tool lines, status): on stderr when stdout is not a
+        terminal, so piped output holds only the answers."""
+        if self.out.isatty():
+            self.say(text, style)
+        else:
+            from mamba_cli import output
+
+            output.progress(text)
+
+    def width(self) -> int:
+        return shutil.get_terminal_size((100, 24)).columns
+
+    # -- the loop ----------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Read prompts until /exit or end of input."""
+        while True:
+            try:
+                text = await self.reader.read()
+            except KeyboardInterrupt:
+                self.say("(Ctrl-D or /exit to leave)", DIM)
+                continue
+            if text is None:
+                break
+            text = text.strip()
+            if not text:
+                continue
+            if text.startswith("/"):
+                if await self.commands.dispatch(text) == "exit":
+                    break
+                continue
+            await self.turn(text)
+        self.goodbye()
+
+    def show_recent(self) -> None:
+        from mamba_cli.chat.commands import render_recent
+
+        render_recent(self)
+
+    def goodbye(self) -> None:
+
+        session = self.agent.session
+        if self.agent.store is not None and session.states:
+            self.note(
+                f"session {session.id} saved; resume with: mamba chat --session {session.id[:8]}"
+            )
+
+
+    async def turn(self, prompt: str) -> Any:
+        """Run one prompt; Ctrl-C stops it and keeps what was done."""
+        from mamba_agents.events import (
+            ErrorEvent,
+            RetryEvent,
+            RunResult,
+            TextDelta,
+            ToolCallStarted,
+            ToolResult,
+        )
+
+        stream = MarkdownStream(self.out, self.width(), color=self.color)
+        loop = asyncio.get_running_loop()
+        interruptible = self.reader.interactive
+        if interruptible:
+            loop.add_signal_handler(signal.SIGINT, self.agent.interrupt)
+        result = None
+        try:
+            async for event in self.agent.run_stream(prompt):
+                if isinstance(event, TextDelta):
+                    self.spinner.stop()
+                    stream.feed(event.text)
+                elif isinstance(event, ToolCallStarted):
+                    stream.finish()
+                    self._tool_started(event)
+                elif isinstance(event, ToolResult):
+                    self._tool_finished(event)
+                elif isinstance(event, RetryEvent):
+                    self.say(
+                        f"retrying in {event.wait_seconds:.1f} s: {one_line(event.reason, 100)}",
+                        DIM,
+                    )
+                elif isinstance(event, ErrorEvent):
+                    stream.finish()
+                    self.say(f"error: {event.message}", RED)
+                elif isinstance(event, RunResult):
+                    result = event
+        finally:
+            if interruptible:
+                loop.remove_signal_handler(signal.SIGINT)
+            self.spinner.stop()
+        assert result is not None
+        if result.status == "interrupted":
+            stream.abandon("(interrupted)")
+        else:
+            stream.finish()
+        if result.status in ("max_turns", "max_cost", "timeout"):
+            self.say(f"stopped: {result.error}", YELLOW)
+        if result.status != "error":
+            self.last_answer = result.output or self.last_answer
+            self.note(status.status_line(self.agent, result))
+        return result
+
+    def _tool_started(self, event: Any) -> None:
+        self.last_tool = ToolCallRecord(event.name, event.arguments)
+        self._running.add(event.call_id)
+        label = f"{event.name} {one_line(main_argument(event.arguments), 60)}"
+        self.note(f"⏺ {label}", BOLD)
+        self.spinner.start(label)
+
+    def _tool_finished(self, event: Any) -> None:
+        self._running.discard(event.call_id)
+        if not self._running:
+            self.spinner.stop()
+        if self.last_tool is not None and self.last_tool.name == event.name:
+            self.last_tool.content = event.content
+            self.last_tool.is_error = event.is_error
+            self.last_tool.duration_ms = event.duration_ms
+        mark = "✗" if event.is_error else "⎿"
+        style = RED if event.is_error else DIM
+        self.note(f"  {mark} {result_summary(event.content)}", style)
+
+    # -- permissions -------------------------------------------------------------------------
+    async def approve(self, call: Any, tool: Any, decision: Any) -> bool:
+        """Ask a person: allow once, always (saves a rule), or deny."""
+        from mamba_agents.config import save_rule
+        from mamba_agents.tools import describe_rule, suggest_rule
+
+        self.spinner.stop()
+        if not self.reader.interactive:
+            return False
+        arguments = call.parsed_arguments()
+        rule = suggest_rule(tool.name, arguments)
+        self.say(
+            f"{tool.name} wants to run: {one_line(main_argument(call.arguments), 100)}", YELLOW
+        )
+        self.say(f"  [y] allow once   [a] always: {rule} ({describe_rule(rule)})   [n] deny")
+        answer = await self.reader.ask("allow? [y/a/N] ", "nya")
+        if answer == "a":
+            self.agent.gate.policy.add("allow", rule)
+            with contextlib.suppress(OSError):
+                path = save_rule("allow", rule)
+                self.say(f"  saved rule {rule} to {path}", DIM)
+        allowed = answer in ("y", "a")
+        if not allowed:
+            self.say("  denied", DIM)
+        else:
+            self.spinner.start(f"{tool.name} {one_line(main_argument(call.arguments), 60)}")
+        return allowed
