@@ -182,3 +182,25 @@ def test_deny_and_ask_match_any_part_of_a_chain():
     assert (
         policy.decide("run_bash", {"command": "git add . && git push"}, "execute").action == "ask"
     )
+
+
+def test_a_cancelled_bash_call_kills_its_command(tmp_path):
+    import asyncio
+
+    from mamba_agents.tools import builtin_tools
+
+    [bash] = builtin_tools(FilesystemSecurity(tmp_path), names=["run_bash"])
+    assert "cancel" not in str(bash.schema())
+
+    async def cancel_soon():
+        task = asyncio.ensure_future(bash.invoke({"command": "echo $$ > pid; sleep 30"}))
+        await asyncio.sleep(0.5)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    started = time.monotonic()
+    asyncio.run(cancel_soon())
+    time.sleep(0.5)
+    assert not alive(int((tmp_path / "pid").read_text()))
+    assert time.monotonic() - started < 5

@@ -24,7 +24,7 @@ BUILTIN: dict[str, tuple[Callable[..., Any], str]] = {
     "run_bash": (bash.run_bash, "execute"),
 }
 # Parameters the runtime supplies; the model never sees them.
-RUNTIME_PARAMETERS = frozenset({"security", "output_limit"})
+RUNTIME_PARAMETERS = frozenset({"security", "output_limit", "cancel"})
 
 
 def builtin_tools(

@@ -40,7 +40,9 @@ class Tool:
         """Call the function (sync functions in a worker thread) and return text.
 
         Only the parameters in the schema are accepted: runtime-supplied ones (such as the
-        sandbox) cannot be set by the model.
+        sandbox) cannot be set by the model. A sync function with a `cancel` parameter gets
+        a `threading.Event` that is set when the call is cancelled, so it can stop its work
+        (a thread cannot be killed).
         """
         import asyncio
 
@@ -49,9 +51,17 @@ class Tool:
             raise TypeError(f"unexpected argument(s): {', '.join(unknown)}")
 
         if inspect.iscoroutinefunction(self.function):
-            value = await self.function(**arguments)
-        else:
-            value = await asyncio.to_thread(self.function, **arguments)
+            return result_text(await self.function(**arguments))
+        if "cancel" not in inspect.signature(self.function).parameters:
+            return result_text(await asyncio.to_thread(self.function, **arguments))
+        import threading
+
+        cancel = threading.Event()
+        try:
+            value = await asyncio.to_thread(self.function, **arguments, cancel=cancel)
+        except asyncio.CancelledError:
+            cancel.set()
+            raise
         return result_text(value)
 
 

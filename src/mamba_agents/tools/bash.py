@@ -9,6 +9,7 @@ import re
 import selectors
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -92,12 +93,15 @@ def run_bash(
     timeout: float = 30.0,
     security: FilesystemSecurity | None = None,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
+    cancel: threading.Event | None = None,
 ) -> BashResult:
     """Run a shell command in the working directory and return its output and exit code.
 
     Args:
         command: The bash command line.
         timeout: Seconds before the command (and everything it started) is killed.
+
+    `cancel` (set by the runtime when the call is cancelled) kills it at once.
     """
     security = security if security is not None else FilesystemSecurity()
     process = subprocess.Popen(
@@ -114,12 +118,15 @@ def run_bash(
     selector.register(process.stdout, selectors.EVENT_READ, "stdout")
     selector.register(process.stderr, selectors.EVENT_READ, "stderr")
     deadline = time.monotonic() + timeout
-    timed_out = False
+    timed_out = cancelled = False
     try:
         while selector.get_map():
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 timed_out = True
+                break
+            if cancel is not None and cancel.is_set():
+                cancelled = True
                 break
             if process.poll() is not None:
                 # The command is done: whatever it left running in the background goes too.
@@ -140,7 +147,7 @@ def run_bash(
         command=command,
         stdout=buffers["stdout"].text(),
         stderr=buffers["stderr"].text(),
-        exit_code=None if timed_out else process.returncode,
+        exit_code=None if timed_out or cancelled else process.returncode,
         timed_out=timed_out,
         truncated=any(b.dropped for b in buffers.values()),
     )

@@ -170,7 +170,6 @@ class ChatApp:
                 f"session {session.id} saved; resume with: mamba chat --session {session.id[:8]}"
             )
 
-
     async def turn(self, prompt: str) -> Any:
         """Run one prompt; Ctrl-C stops it and keeps what was done."""
         from mamba_agents.events import (
