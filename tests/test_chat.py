@@ -1,0 +1,291 @@
+"""`mamba chat` driven in a real pseudo-terminal against the scripted model server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import MAMBA, session_files
+from terminal import Terminal
+
+
+@pytest.fixture
+def chat(home, server):
+    """Start `mamba chat` in a terminal; yields a function taking extra arguments."""
+    started: list[Terminal] = []
+
+    def start(*args: str, model: str = "openai/gpt-4o") -> Terminal:
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(home),
+            "MAMBA_HOME": str(home / "data"),
+            "XDG_CONFIG_HOME": str(home / "config"),
+            "TERM": "xterm-256color",
+            "MAMBA_RETRY__BASE_WAIT": "0.01",
+        }
+        terminal = Terminal(
+            [str(MAMBA), "chat", "-m", model, "--base-url", server.base_url, *args],
+            env,
+            str(home / "work"),
+        )
+        terminal.wait_for("/help for commands")
+        started.append(terminal)
+        return terminal
+
+    yield start
+    for terminal in started:
+        terminal.close()
+
+
+def saved(home: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in session_files(home)]
+
+
+def test_streamed_answer_and_status_line_match_the_usage(chat, server):
+    server.add(
+        {
+            "text": "Here is **bold** and `code`.",
+            "chunks": 4,
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 80,
+                "prompt_tokens_details": {"cached_tokens": 200},
+            },
+        }
+    )
+    term = chat()
+    term.enter("hello there")
+    term.wait_for("Here is bold and code.")
+    # gpt-4o: 1000 × $2.5/M + 200 cached × $1.25/M + 80 × $10/M = $0.00355
+    line = term.wait_for(
+        r"1\.2k in · 80 out · context 1\.3k/128k \(1%\) · turn \$0\.0036 · "
+        r"session \$0\.0036"
+    )
+    assert line
+    term.wait_for(r"openai/gpt-4o │ session [0-9a-f]{8} │ context 1% │ \$0\.0036")  # toolbar
+    assert "\x1b[1m" in term.raw.decode(errors="replace")  # the bold was styled
+
+
+def test_slash_commands_and_completion(chat, server, home):
+    term = chat("--system", "Be brief.")
+    term.enter("first question")
+    term.wait_for("You said: first question")
+    term.enter("/help")
+    term.wait_for(r"/rewind \[N\]\s+go back N turns")
+    term.type("/hist")
+    term.type("\t")
+    term.wait_for("› /history")
+    term.enter()
+    term.wait_for(r"1\. \d{4}-\d\d-\d\dT[\d:]+\s+first question")
+    term.enter("/system")
+    term.wait_for("Be brief.")
+    term.enter("/context")
+    term.wait_for(r"system prompt\s+\d")
+    term.wait_for(r"tool schemas\s+\d")
+    term.wait_for(r"user messages\s+\d")
+    term.enter("/cost")
+    term.wait_for(r"session [0-9a-f]{8}: 1 requests")
+    term.enter("/modle")
+    term.wait_for("unknown command /modle; did you mean /model?")
+    term.enter("/model")
+    term.wait_for(r"model openai/gpt-4o \(native, context 128,000\)")
+    term.enter("/tools")
+    term.wait_for(r"run_bash\s+execute\s+ask")
+    target = home / "chat.md"
+    term.enter(f"/export {target}")
+    term.wait_for("wrote")
+    assert "first question" in target.read_text()
+    term.enter("/copy")
+    term.wait_for("copied 24 characters")
+    assert (home / "data" / "last-answer.md").read_text() == "You said: first question"
+    assert "\x1b]52;c;" in term.raw.decode(errors="replace")
+    term.enter("/exit")
+    assert term.wait_exit() == 0
+
+
+def test_path_completion(chat, home):
+    (home / "work" / "notes-for-completion.txt").write_text("x")
+    term = chat()
+    term.type("read ./notes-for")
+    term.type("\t")
+    term.wait_for("› read ./notes-for-completion.txt")
+
+
+def test_permission_prompt_once_deny_always(chat, server, home):
+    def write_call(name: str) -> dict:
+        return {
+            "tool_calls": [
+                {"id": "w", "name": "write_file", "arguments": {"path": name, "content": "x"}}
+            ]
+        }
+
+    server.add(
+        write_call("denied.txt"),
+        {"text": "ok 1"},
+        write_call("once.txt"),
+        {"text": "ok 2"},
+        write_call("always.txt"),
+        {"text": "ok 3"},
+        write_call("always.txt"),
+        {"text": "ok 4"},
+    )
+    term = chat()
+    term.enter("write denied")
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.enter("n")
+    term.wait_for("ok 1")
+    assert not (home / "work" / "denied.txt").exists()
+    assert "permission denied by the user" in server.requests[1]["messages"][-1]["content"]
+    term.enter("write once")
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.enter("y")
+    term.wait_for("ok 2")
+    assert (home / "work" / "once.txt").exists()
+    term.enter("write always")
+    term.wait_for(r"\[a\] always: write_file\(always\.txt\) \(write_file on 'always\.txt'")
+    term.enter("a")
+    term.wait_for("ok 3")
+    rules = home / "config" / "mamba" / "permissions.toml"
+    assert 'allow = ["write_file(always.txt)"]' in rules.read_text()
+    prompts = term.text().count("allow? [y/a/N]")
+    term.enter("write always again")
+    term.wait_for("ok 4")
+    assert term.text().count("allow? [y/a/N]") == prompts  # the rule stuck: no prompt
+
+
+def test_ctrl_c_mid_stream_keeps_the_session_valid(chat, server, home):
+    server.add({"text": "one two three four five six", "chunks": 6, "chunk_delay": 1.0})
+    term = chat()
+    term.enter("count slowly")
+    term.wait_for("one two")
+    term.ctrl("c")
+    term.wait_for(r"\(interrupted\)")
+    term.wait_for("›")
+    term.enter("are you there?")
+    term.wait_for("You said: are you there?")
+    [data] = saved(home)
+    partial = [m for m in data["messages"] if m.get("status") == "interrupted"]
+    assert len(partial) == 1 and partial[0]["content"].startswith("one two")
+    assert "three four five six" not in partial[0]["content"]
+    assert data["states"][0]["status"] == "interrupted"
+
+
+def test_ctrl_c_during_a_tool_leaves_no_orphan_call(chat, server, home):
+    server.add(
+        {"tool_calls": [{"id": "s", "name": "run_bash", "arguments": {"command": "sleep 30.4321"}}]}
+    )
+    term = chat("--allow", "run_bash(sleep *)")
+    term.enter("sleep")
+    term.wait_for("⏺ run_bash sleep 30.4321")
+    term.ctrl("c")
+    term.wait_for(r"\(interrupted\)")
+    [data] = saved(home)
+    calls = {c["id"] for m in data["messages"] for c in m.get("tool_calls") or []}
+    results = {m["tool_call_id"] for m in data["messages"] if m["role"] == "tool"}
+    assert calls == results == {"s"}
+    leftovers = subprocess.run(["pgrep", "-f", "sleep 30.4321"], capture_output=True, text=True)
+    assert leftovers.stdout.strip() == ""
+
+
+def test_ctrl_c_on_an_empty_prompt_and_ctrl_d(chat, home):
+    term = chat()
+    term.ctrl("c")
+    term.wait_for(r"\(Ctrl-D or /exit to leave\)")
+    term.enter("still here?")
+    term.wait_for("You said: still here?")
+    term.ctrl("d")
+    assert term.wait_exit() == 0
+    [data] = saved(home)
+    assert f"resume with: mamba chat --session {data['id'][:8]}" in term.text()
+
+
+def test_rewind_hides_later_turns_from_the_model_but_keeps_them(chat, server, home):
+    term = chat()
+    for prompt in ("alpha", "beta", "gamma"):
+        term.enter(prompt)
+        term.wait_for(f"You said: {prompt}")
+    term.enter("/rewind 2")
+    term.wait_for("rewound 2 turn")
+    term.enter("delta")
+    term.wait_for("You said: delta")
+    sent = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "user"]
+    assert sent == ["alpha", "delta"]
+    [data] = saved(home)
+    texts = {m["content"] for m in data["messages"]}
+    assert {"beta", "gamma", "You said: gamma"} <= texts
+    assert len(data["states"]) == 4
+
+
+def test_resume_shows_the_last_exchanges(chat, home):
+    term = chat()
+    term.enter("remember the blue door")
+    term.wait_for("You said: remember the blue door")
+    term.enter("/exit")
+    term.wait_exit()
+    again = chat("-c")
+    again.wait_for("› remember the blue door")
+    again.wait_for("You said: remember the blue door")
+
+
+def test_fork_clear_sessions_resume(chat, server, home):
+    term = chat()
+    term.enter("original")
+    term.wait_for("You said: original")
+    term.enter("/fork")
+    forked = term.wait_for(r"forked: now in session ([0-9a-f-]{36})").group(1)
+    term.enter("/clear")
+    term.wait_for("new session")
+    term.enter("/sessions")
+    term.wait_for(forked[:8])
+    term.enter(f"/resume {forked[:8]}")
+    term.wait_for(f"resumed session {forked}")
+    term.enter("after resume")
+    term.wait_for("You said: after resume")
+    assert [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "user"] == [
+        "original",
+        "after resume",
+    ]
+
+
+def test_provider_error_leaves_the_repl_running(chat, server):
+    server.add({"status": 400, "message": "the provider said no"})
+    term = chat()
+    term.enter("trigger")
+    term.wait_for("error: .*the provider said no")
+    term.enter("again")
+    term.wait_for("You said: again")
+
+
+def test_last_tool_call_in_full(chat, server, home):
+    (home / "work" / "data.txt").write_text("line one\nline two\n")
+    server.add(
+        {"tool_calls": [{"id": "r", "name": "read_file", "arguments": {"path": "data.txt"}}]},
+        {"text": "read it"},
+    )
+    term = chat()
+    term.enter("read data")
+    term.wait_for(r"⎿ line one \(\+1 lines\)")
+    term.enter("/tool")
+    term.wait_for(r'arguments: \{"path": "data.txt"\}')
+    term.wait_for("line two")
+
+
+def test_piped_stdin_reads_one_prompt_per_line(home, server):
+    proc = subprocess.run(
+        [str(MAMBA), "chat", "-m", "gpt-4o", "--base-url", server.base_url],
+        input="hi\n/cost\nbye\n",
+        capture_output=True,
+        text=True,
+        cwd=home / "work",
+        env={"PATH": os.environ["PATH"], "HOME": str(home), "MAMBA_HOME": str(home / "data")},
+        timeout=60,
+    )
+    assert proc.returncode == 0
+    lines = proc.stdout.splitlines()
+    assert lines[0] == "You said: hi" and lines[-1] == "You said: bye"
+    assert any(line.startswith("session ") and "2 requests" not in line for line in lines)
+    assert "\x1b[" not in proc.stdout
+    assert " in · " in proc.stderr  # status lines go to stderr
