@@ -303,7 +303,10 @@ def test_cli_formats(mamba, home):
     chart = run_mamba("usage", "--chart", "tokens", home=home, env={"COLUMNS": "60"})
     assert "#" in chart.stdout and "█" not in chart.stdout
     assert max(len(line) for line in chart.stdout.splitlines()) <= 60
+    tiny = run_mamba("usage", "--chart", home=home, env={"COLUMNS": "40"}).stdout.splitlines()
+    assert "#" not in "".join(tiny) and tiny[-1].startswith("total  $")
     narrow = run_mamba("usage", home=home, env={"COLUMNS": "70"}).stdout.splitlines()[0]
+
     assert "Cache Read" not in narrow and "Cost (USD)" in narrow
     bad = run_mamba("usage", "--format", "ccusage", "--by", "week", home=home)
     assert bad.code == 2 and "ccusage" in bad.stderr

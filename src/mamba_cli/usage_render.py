@@ -225,6 +225,18 @@ def to_ccusage(report: UsageReport) -> dict[str, Any]:
 
 
 _BLOCKS = " ▏▎▍▌▋▊▉█"
+CHART_MIN_WIDTH = 50
+
+
+def _compact_values(report: UsageReport, metric: str) -> str:
+    """Too narrow for bars: one `key  value` line per row."""
+    lines = [
+        f"{_key_label(report, r)}  "
+        f"{_money(r.totals.cost_usd) if metric == 'cost' else f'{r.totals.total_tokens:,}'}"
+        for r in report.rows
+    ]
+    lines.append(f"total  {shown_total(report, metric)}")
+    return "\n".join(lines) + "\n"
 
 
 def chart(
@@ -232,6 +244,8 @@ def chart(
 ) -> str:
     """Horizontal bars of cost or tokens per row; plain `#` bars when not on a terminal."""
     width = width or shutil.get_terminal_size((100, 24)).columns
+    if width < CHART_MIN_WIDTH:
+        return _compact_values(report, metric)
     values = [
         (_key_label(report, r), r.totals.cost_usd if metric == "cost" else r.totals.total_tokens)
         for r in report.rows
