@@ -98,3 +98,19 @@ def mamba(home: Path, server: ScriptedModelServer):
 def session_files(home: Path) -> list[Path]:
     folder = home / "data" / "sessions"
     return sorted(folder.glob("*.json")) if folder.is_dir() else []
+
+
+def live_processes(marker: str) -> list[int]:
+    """Processes (not zombies) whose command line contains `marker`."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cmdline = (proc / "cmdline").read_bytes().decode(errors="replace")
+            state = (proc / "status").read_text()
+        except OSError:
+            continue
+        if marker in cmdline and "State:\tZ" not in state:
+            found.append(int(proc.name))
+    return found

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
-from conftest import MAMBA, session_files
+from conftest import MAMBA, live_processes, session_files
 from terminal import Terminal
 
 
@@ -174,20 +175,18 @@ def test_ctrl_c_mid_stream_keeps_the_session_valid(chat, server, home):
 
 
 def test_ctrl_c_during_a_tool_leaves_no_orphan_call(chat, server, home):
-    server.add(
-        {"tool_calls": [{"id": "s", "name": "run_bash", "arguments": {"command": "sleep 30.4321"}}]}
-    )
+    marker = f"sleep 30.{os.getpid()}{int(time.time() * 1000) % 100000}"
+    server.add({"tool_calls": [{"id": "s", "name": "run_bash", "arguments": {"command": marker}}]})
     term = chat("--allow", "run_bash(sleep *)")
     term.enter("sleep")
-    term.wait_for("⏺ run_bash sleep 30.4321")
+    term.wait_for(f"⏺ run_bash {marker}")
     term.ctrl("c")
     term.wait_for(r"\(interrupted\)")
     [data] = saved(home)
     calls = {c["id"] for m in data["messages"] for c in m.get("tool_calls") or []}
     results = {m["tool_call_id"] for m in data["messages"] if m["role"] == "tool"}
     assert calls == results == {"s"}
-    leftovers = subprocess.run(["pgrep", "-f", "sleep 30.4321"], capture_output=True, text=True)
-    assert leftovers.stdout.strip() == ""
+    assert live_processes(marker) == []
 
 
 def test_ctrl_c_on_an_empty_prompt_and_ctrl_d(chat, home):

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import run_mamba
+from conftest import live_processes, run_mamba
 
 
 def tool_call(name: str, **arguments) -> dict:
@@ -129,15 +129,7 @@ def test_bash_timeout_from_config_leaves_no_process(mamba, server, work):
     server.add(tool_call("run_bash", command=f"sleep {marker}"), {"text": "ok"})
     result = mamba("run", "sleep", "--allow", "run_bash", env={"MAMBA_TOOLS__BASH_TIMEOUT": "0.5"})
     assert result.code == 0 and last_tool_result(server).startswith("timed out")
-    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and marker in _cmdline(p)]
-    assert leftovers == []
-
-
-def _cmdline(proc: Path) -> str:
-    try:
-        return (proc / "cmdline").read_bytes().decode(errors="replace")
-    except OSError:
-        return ""
+    assert live_processes(marker) == []
 
 
 def test_permission_rules_from_config(mamba, server, home, work):

@@ -50,39 +50,47 @@ Sandbox = Annotated[
 ]
 
 
-def agent_overrides(
-    *,
-    model: str | None,
-    base_url: str | None,
-    temperature: float | None,
-    max_tokens: int | None,
-    system: str | None,
-    max_turns: int | None,
-    max_cost: float | None,
-    timeout: float | None,
-) -> dict[str, dict[str, Any]]:
-    """Settings overrides (the highest layer) from the flags."""
+def agent_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Settings overrides (the highest layer) from the parsed flags."""
     return {
         "model_backend": {
-            "model": model,
-            "base_url": base_url,
-            "temperature": temperature,
-            "max_tokens": max_tokens,
+            key: params.get(key) for key in ("model", "base_url", "temperature", "max_tokens")
         },
         "agent": {
-            "system_prompt": system,
-            "max_turns": max_turns,
-            "max_cost": max_cost,
-            "timeout": timeout,
+            "system_prompt": params.get("system"),
+            "max_turns": params.get("max_turns"),
+            "max_cost": params.get("max_cost"),
+            "timeout": params.get("timeout"),
         },
     }
 
 
-def tool_access(
-    allow: list[str] | None,
-    deny: list[str] | None,
-    allow_all: bool,
-    no_tools: bool,
-    sandbox: str | None,
-) -> ToolAccess:
-    return ToolAccess(allow or [], deny or [], allow_all, no_tools, sandbox)
+def agent_from_flags(ctx: typer.Context) -> Any:
+    """The Agent a command's flags describe: settings, the session to continue (or a fork
+    of it), whether to save, the tools and their permission policy."""
+    from mamba_agents.engine import Agent
+    from mamba_agents.store import SessionStore
+    from mamba_cli.commands._sessions_ref import pick_session
+    from mamba_cli.settings import load_settings
+
+    params = ctx.params
+    settings = load_settings(ctx, agent_overrides(params))
+    store = SessionStore()
+    session = pick_session(store, continue_latest=params["continue_"], ref=params["session"])
+    save = not params["no_save"] and settings.session.save
+    access = ToolAccess(
+        params["allow"] or [],
+        params["deny"] or [],
+        params["allow_all"],
+        params["no_tools"],
+        params["sandbox"],
+    )
+    tools, policy = access.build(settings)
+    return Agent(
+        settings=settings,
+        session=session,
+        store=store if save else None,
+        system_prompt=params["system"] or "",
+        tools=tools,
+        permissions=policy,
+    )

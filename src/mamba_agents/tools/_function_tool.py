@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import json
 import re
@@ -12,6 +13,8 @@ from dataclasses import dataclass
 from typing import Any
 
 _JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
+CANCEL_GRACE_SECONDS = 5.0
+
 _ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
 
 
@@ -57,10 +60,15 @@ class Tool:
         import threading
 
         cancel = threading.Event()
+        work = asyncio.ensure_future(asyncio.to_thread(self.function, **arguments, cancel=cancel))
         try:
-            value = await asyncio.to_thread(self.function, **arguments, cancel=cancel)
+            value = await asyncio.shield(work)
         except asyncio.CancelledError:
+            # Let the function see the event and clean up (kill what it started) before the
+            # cancellation goes on, so nothing it started outlives the call.
             cancel.set()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(work, CANCEL_GRACE_SECONDS)
             raise
         return result_text(value)
 

@@ -36,40 +36,13 @@ def chat(
     """Chat interactively (one prompt per line when stdin is not a terminal)."""
     import asyncio
 
-    from mamba_agents.engine import Agent
     from mamba_agents.paths import mamba_home
-    from mamba_agents.store import SessionStore
     from mamba_cli.chat.input import PipedInput, TerminalInput, make_completer
     from mamba_cli.chat.repl import ChatApp
     from mamba_cli.chat.status import toolbar
-    from mamba_cli.commands._sessions_ref import pick_session
-    from mamba_cli.settings import load_settings
 
-    settings = load_settings(
-        ctx,
-        opt.agent_overrides(
-            model=model,
-            base_url=base_url,
-            temperature=temperature,
-            max_tokens=max_tokens,
-            system=system,
-            max_turns=max_turns,
-            max_cost=max_cost,
-            timeout=timeout,
-        ),
-    )
-    store = SessionStore()
-    resumed = pick_session(store, continue_latest=continue_, ref=session)
-    save = not no_save and settings.session.save
-    tools, policy = opt.tool_access(allow, deny, allow_all, no_tools, sandbox).build(settings)
-    agent = Agent(
-        settings=settings,
-        session=resumed,
-        store=store if save else None,
-        system_prompt=system or "",
-        tools=tools,
-        permissions=policy,
-    )
+    agent = opt.agent_from_flags(ctx)
+    resumed = agent.session.states
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     app = ChatApp(agent, PipedInput(), color=output.color_on(sys.stdout))
     if interactive:
@@ -81,7 +54,7 @@ def chat(
 
     async def main() -> None:
         try:
-            if resumed is not None:
+            if resumed:
                 app.show_recent()
             await app.run()
         finally:

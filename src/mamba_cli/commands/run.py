@@ -9,7 +9,6 @@ import typer
 
 from mamba_cli import options as opt
 from mamba_cli import output
-from mamba_cli.tool_access import ToolAccess
 
 EXIT_FOR_STATUS = {
     "success": 0,
@@ -62,28 +61,7 @@ def run(
             f"--output-format: must be text, json or stream-json, not {output_format!r}"
         )
     text = read_prompt(prompt)
-    from mamba_cli.settings import load_settings
-
-    overrides = opt.agent_overrides(
-        model=model,
-        base_url=base_url,
-        temperature=temperature,
-        max_tokens=max_tokens,
-        system=system,
-        max_turns=max_turns,
-        max_cost=max_cost,
-        timeout=timeout,
-    )
-    return execute(
-        load_settings(ctx, overrides),
-        text,
-        output_format=output_format,
-        save=not no_save,
-        continue_latest=continue_,
-        session_ref=session,
-        system=system,
-        access=opt.tool_access(allow, deny, allow_all, no_tools, sandbox),
-    )
+    return execute(opt.agent_from_flags(ctx), text, output_format)
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -104,39 +82,13 @@ def read_prompt(prompt: str | None) -> str:
     raise ConfigError("no prompt: give PROMPT as an argument or pipe text on stdin")
 
 
-def execute(
-    settings: Any,
-    prompt: str,
-    *,
-    output_format: str,
-    save: bool,
-    continue_latest: bool,
-    session_ref: str | None,
-    system: str | None,
-    access: ToolAccess,
-) -> int:
+def execute(agent: Any, prompt: str, output_format: str) -> int:
     """Run the agent with a renderer for the output format; return the exit code."""
     import asyncio
     import os
     import signal
 
-    from mamba_agents.engine import Agent
-    from mamba_agents.store import SessionStore
-    from mamba_cli.commands._sessions_ref import pick_session
-
-    store = SessionStore()
-    session = pick_session(store, continue_latest=continue_latest, ref=session_ref)
-    save = save and settings.session.save
-    tools, policy = access.build(settings)
-    agent = Agent(
-        settings=settings,
-        session=session,
-        store=store if save else None,
-        system_prompt=system or "",
-        tools=tools,
-        permissions=policy,
-    )
-    renderer = Renderer(output_format, agent, saved=save)
+    renderer = Renderer(output_format, agent, saved=agent.store is not None)
 
     async def drive() -> int:
         loop = asyncio.get_running_loop()
