@@ -166,13 +166,6 @@ class Clock:
             return datetime(day.year, day.month, day.day, tzinfo=self.zone).timestamp()
         return time.mktime(day.timetuple())
 
-    def iso(self, epoch: float) -> str:
-        return (
-            datetime.fromtimestamp(epoch, self.zone)
-            .astimezone(self.zone)
-            .isoformat(timespec="seconds")
-        )
-
 
 def parse_when(text: str, clock: Clock, now: float, *, end: bool, option: str) -> float:
     """`2026-11-01` (the start of that day, or with `end` the end of it), a span back from

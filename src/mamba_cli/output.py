@@ -17,14 +17,6 @@ def configure(*, no_color: bool, quiet: bool, verbose: bool) -> None:
     _state["verbose"] = verbose
 
 
-def is_quiet() -> bool:
-    return bool(_state["quiet"])
-
-
-def is_verbose() -> bool:
-    return bool(_state["verbose"])
-
-
 def color_on(stream: Any) -> bool:
     """ANSI codes only for a terminal, and never with --no-color or NO_COLOR."""
     return bool(_state["color"]) and "NO_COLOR" not in os.environ and stream.isatty()

@@ -33,11 +33,6 @@ class ModelRoute:
     base_url: str | None
     key_variable: str | None
 
-    @property
-    def is_local(self) -> bool:
-        """Models served on the user's own machine (priced at zero unless configured)."""
-        return self.provider in LOCAL_BASE_URLS
-
 
 def split_model(model: str) -> tuple[str, str]:
     """`provider/name` -> (provider, name); a bare name is an OpenAI model."""

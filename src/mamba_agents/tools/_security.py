@@ -41,6 +41,7 @@ class FilesystemSecurity:
     allowed_extensions: Iterable[str] | None = None
     denied_extensions: Iterable[str] | None = None
     max_file_size: int = 10_000_000
+    _base: Path = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "base_directory", Path(self.base_directory).expanduser())
@@ -51,7 +52,7 @@ class FilesystemSecurity:
     @property
     def base(self) -> Path:
         """The base directory, with symlinks resolved."""
-        return self._base  # type: ignore[attr-defined]
+        return self._base
 
     def resolve(self, path: str | os.PathLike[str]) -> Path:
         """The real path for `path`, or SandboxError naming the rule that refuses it."""
