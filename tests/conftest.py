@@ -54,6 +54,18 @@ class Completed:
         return [json.loads(line) for line in self.stdout.splitlines()]
 
 
+def mamba_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment a `mamba` process gets in tests: the isolated home, fast retries."""
+    return {
+        "PATH": os.environ["PATH"],
+        "HOME": str(home),
+        "MAMBA_HOME": str(home / "data"),
+        "XDG_CONFIG_HOME": str(home / "config"),
+        "MAMBA_RETRY__BASE_WAIT": "0.01",
+        **extra,
+    }
+
+
 def run_mamba(
     *args: str,
     home: Path,
@@ -63,14 +75,7 @@ def run_mamba(
     timeout: float = 60,
 ) -> Completed:
     """Run the installed `mamba` command in the isolated home; stdin is empty unless given."""
-    environment = {
-        "PATH": os.environ["PATH"],
-        "HOME": str(home),
-        "MAMBA_HOME": str(home / "data"),
-        "XDG_CONFIG_HOME": str(home / "config"),
-        "MAMBA_RETRY__BASE_WAIT": "0.01",
-        **(env or {}),
-    }
+    environment = mamba_env(home, **(env or {}))
     proc = subprocess.run(
         [str(MAMBA), *args],
         input=stdin if stdin is not None else "",

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import MAMBA, live_processes, session_files
+from conftest import MAMBA, live_processes, mamba_env, session_files
 from terminal import Terminal
 
 
@@ -19,14 +19,7 @@ def chat(home, server):
     started: list[Terminal] = []
 
     def start(*args: str, model: str = "openai/gpt-4o") -> Terminal:
-        env = {
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "MAMBA_HOME": str(home / "data"),
-            "XDG_CONFIG_HOME": str(home / "config"),
-            "TERM": "xterm-256color",
-            "MAMBA_RETRY__BASE_WAIT": "0.01",
-        }
+        env = mamba_env(home, TERM="xterm-256color")
         terminal = Terminal(
             [str(MAMBA), "chat", "-m", model, "--base-url", server.base_url, *args],
             env,
@@ -279,7 +272,7 @@ def test_piped_stdin_reads_one_prompt_per_line(home, server):
         capture_output=True,
         text=True,
         cwd=home / "work",
-        env={"PATH": os.environ["PATH"], "HOME": str(home), "MAMBA_HOME": str(home / "data")},
+        env=mamba_env(home),
         timeout=60,
     )
     assert proc.returncode == 0

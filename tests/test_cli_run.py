@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import time
 
-from conftest import MAMBA, run_mamba, session_files
+from conftest import MAMBA, mamba_env, run_mamba, session_files
 
 
 def test_answer_on_stdout_and_only_the_answer(mamba, home):
@@ -142,7 +141,7 @@ def test_interrupt_exits_130_and_saves_a_valid_session(home, server):
         stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL,
         text=True,
-        env={"PATH": os.environ["PATH"], "HOME": str(home), "MAMBA_HOME": str(home / "data")},
+        env=mamba_env(home),
         cwd=home / "work",
     )
     deadline = time.monotonic() + 10

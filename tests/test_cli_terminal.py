@@ -8,7 +8,7 @@ import select
 import subprocess
 import time
 
-from conftest import MAMBA
+from conftest import MAMBA, mamba_env
 
 
 def test_answer_streams_to_a_terminal(home, server):
@@ -19,12 +19,7 @@ def test_answer_streams_to_a_terminal(home, server):
         stdin=subprocess.DEVNULL,
         stdout=slave,
         stderr=subprocess.DEVNULL,
-        env={
-            "PATH": os.environ["PATH"],
-            "HOME": str(home),
-            "MAMBA_HOME": str(home / "data"),
-            "TERM": "xterm",
-        },
+        env=mamba_env(home, TERM="xterm"),
         cwd=home / "work",
     )
     os.close(slave)
