@@ -244,3 +244,13 @@ def test_bad_output_format_is_usage_error(mamba):
 def test_unknown_session_is_an_error(mamba):
     result = mamba("run", "--session", "nope", "x")
     assert result.code == 1 and "no session or state matches 'nope'" in result.stderr
+
+
+def test_unwritable_session_folder_is_a_clear_error(home, server):
+    (home / "data").write_text("not a folder")
+    result = run_mamba("run", "hi", "-m", "gpt-4o", "--base-url", server.base_url, home=home)
+    assert result.code == 1
+    assert result.stdout == "You said: hi\n"  # the answer is not lost
+    assert result.stderr.startswith("mamba: cannot save session")
+
+    assert "internal error" not in result.stderr and "Traceback" not in result.stderr

@@ -12,7 +12,13 @@ from typing import Any
 from mamba_agents.backends import Backend, ModelProfile, create_backend, get_profile, resolve_route
 from mamba_agents.config import AgentSettings
 from mamba_agents.engine._loop import Approver, LoopOptions, RunProgress, ToolGate, advance
-from mamba_agents.errors import AgentError, BudgetExceededError, MaxTurnsError, ModelTimeoutError
+from mamba_agents.errors import (
+    AgentError,
+    BudgetExceededError,
+    MaxTurnsError,
+    ModelTimeoutError,
+    SessionError,
+)
 from mamba_agents.events import ErrorEvent, Event, RunResult, UsageEvent
 from mamba_agents.messages import Message
 from mamba_agents.store import Session, SessionStore, State
@@ -218,21 +224,28 @@ class Agent:
                 producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
             self._running = None
-        error: BaseException | None = None
+        failed: BaseException | None = None  # the run itself failed: nothing to keep
+        unsaved: SessionError | None = None  # the run worked; saving it did not
         if timed_out:
             progress.status = "timeout"
         elif self._interrupted or producer.cancelled():
             progress.status = "interrupted"
         elif producer.exception() is not None:
-            error = self._failure = producer.exception()
+            failed = self._failure = producer.exception()
             progress.status = "error"
-            yield ErrorEvent(type(error).__name__, str(error))
-        if error is None:
-            self._record(parent, progress)
+            yield ErrorEvent(type(failed).__name__, str(failed))
+        if failed is None:
+            try:
+                self._record(parent, progress)
+            except SessionError as exc:
+                unsaved = self._failure = exc
+                progress.status = "error"
+                yield ErrorEvent(type(exc).__name__, str(exc))
+        error = failed or unsaved
         yield RunResult(
             status=progress.status,
-            output=progress.output if error is None else "",
-            new_messages=list(progress.new_messages) if error is None else [],
+            output="" if failed else progress.output,
+            new_messages=[] if failed else list(progress.new_messages),
             num_turns=progress.num_turns,
             usage=progress.usage,
             cost_usd=progress.cost_usd,

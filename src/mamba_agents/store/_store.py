@@ -85,15 +85,21 @@ class SessionStore:
         """Write the session atomically. Work another process saved meanwhile is merged in,
         never lost; a damaged file on disk is never overwritten."""
         path = self.path_for(session.id)
-        with self._lock(session.id):
-            stamp = self._stamp(path)
-            if stamp is not None and stamp != self._seen.get(session.id):
-                on_disk = Session.from_json(path.read_text(encoding="utf-8"), str(path))
-                session.merge(on_disk)
-            self._atomic_write(path, session.to_json())
-            new_stamp = self._stamp(path)
-            if new_stamp:
-                self._seen[session.id] = new_stamp
+        try:
+            with self._lock(session.id):
+                stamp = self._stamp(path)
+                if stamp is not None and stamp != self._seen.get(session.id):
+                    on_disk = Session.from_json(path.read_text(encoding="utf-8"), str(path))
+                    session.merge(on_disk)
+                self._atomic_write(path, session.to_json())
+                new_stamp = self._stamp(path)
+                if new_stamp:
+                    self._seen[session.id] = new_stamp
+        except OSError as exc:
+            raise SessionError(
+                f"cannot save session {session.id} in {self.root}: {exc.strerror or exc}"
+            ) from None
+
         known = self._indexed.get(session.id)
         try:
             new = None if known is None else [s for s in session.states if s not in known]
