@@ -223,3 +223,20 @@ def test_native_path_does_not_import_litellm(server):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.splitlines() == ["You said: hi", "[]"]
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_requests_with_tool_schemas(server, transport):
+    schema = {
+        "type": "function",
+        "function": {
+            "name": "lookup",
+            "description": "Look up.",
+            "parameters": {"type": "object", "properties": {"q": {"type": "string"}}},
+        },
+    }
+    server.add({"tool_calls": [{"id": "t", "name": "lookup", "arguments": {"q": "x"}}]})
+    request = ModelRequest([{"role": "user", "content": "find x"}], tools=[schema])
+    _, completion = collect(make_backend(server, transport), request=request)
+    assert completion.message.tool_calls[0].name == "lookup"
+    assert server.requests[0]["tools"][0]["function"]["name"] == "lookup"

@@ -254,3 +254,18 @@ def test_unwritable_session_folder_is_a_clear_error(home, server):
     assert result.stderr.startswith("mamba: cannot save session")
 
     assert "internal error" not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_litellm_transport_through_the_command(mamba, server):
+    server.add({"text": "via litellm", "usage": {"prompt_tokens": 10, "completion_tokens": 3}})
+    result = mamba(
+        "run",
+        "hi",
+        "-o",
+        "json",
+        env={"MAMBA_MODEL_BACKEND__TRANSPORT": "litellm", "OPENAI_API_KEY": "sk-test"},
+    )
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["result"] == "via litellm" and data["usage"]["input_tokens"] == 10
+    assert server.headers[0]["authorization"] == "Bearer sk-test"

@@ -13,7 +13,20 @@ def main(argv: list[str] | None = None) -> None:
 
         print(f"mamba {__version__}")
         sys.exit(0)
+    skip_unused_imports()
     sys.exit(run_app(args))
+
+
+def skip_unused_imports() -> None:
+    """Keep optional imports the command never uses off start-up. httpx imports its own
+    command-line tool (click, rich, pygments: ~50 ms) and httpcore its HTTP/2 support (h2:
+    ~16 ms) whenever those are installed; both fall back quietly when the import fails."""
+    import types
+
+    if "httpx" not in sys.modules:
+        sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
+    if "httpcore" not in sys.modules:
+        sys.modules.setdefault("h2", None)
 
 
 def _click_exceptions():

@@ -4,15 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
-import types
 from collections.abc import AsyncIterator
 from typing import Any
 
-if "httpx" not in sys.modules:
-    # httpx imports its command-line tool (click, rich, pygments: ~50 ms) when those are
-    # installed, and falls back quietly on ImportError. We never use that tool.
-    sys.modules.setdefault("httpx._main", types.ModuleType("httpx._main"))
 import httpx
 
 from mamba_agents.backends._base import (
