@@ -50,4 +50,9 @@ def heavy_imports(argv: list[str], env: dict[str, str] | None = None) -> list[st
 
 
 def mamba_command() -> str:
+    """The installed `mamba`, with the source tree's bytecode compiled as an install does
+    (an editable install under PYTHONDONTWRITEBYTECODE would recompile at every start)."""
+    import compileall
+
+    compileall.compile_dir(ROOT / "src", quiet=1)
     return str(Path(sys.executable).parent / "mamba")
