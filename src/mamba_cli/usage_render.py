@@ -142,14 +142,14 @@ def notes(report: UsageReport) -> list[str]:
     return out
 
 
-def to_json(report: UsageReport, clock_iso: Any, *, breakdown: bool) -> dict[str, Any]:
+def to_json(report: UsageReport, *, breakdown: bool) -> dict[str, Any]:
     """The documented JSON shape."""
     return {
         "report": report.name,
         "group_by": report.by,
         "timezone": report.timezone,
-        "since": clock_iso(report.since) if report.since is not None else None,
-        "until": clock_iso(report.until) if report.until is not None else None,
+        "since": iso_or_none(report.since),
+        "until": iso_or_none(report.until),
         "rows": [row.to_dict(breakdown=breakdown) for row in report.rows],
         "totals": report.totals.to_dict(),
         "warnings": report.warnings,

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from mamba_agents.backends import Backend, ModelProfile, create_backend, get_profile, resolve_route
+from mamba_agents.backends import Backend, ModelProfile, create_backend, resolve_route
 from mamba_agents.config import AgentSettings
 from mamba_agents.engine._loop import Approver, LoopOptions, RunProgress, ToolGate, advance
 from mamba_agents.errors import (
@@ -127,7 +127,8 @@ class Agent:
 
     @property
     def profile(self) -> ModelProfile:
-        return get_profile(self.model, self.settings)
+        """The model's facts, looked up once per model (the cost estimator keeps them)."""
+        return self.pricing.profile(self.model)
 
     def _token_counter(self) -> TokenCounter:
         if self._counter is None:

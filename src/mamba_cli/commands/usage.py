@@ -90,7 +90,8 @@ def usage(
     if chart:
         sys.stdout.write(render.chart(report, metric, unicode=tty))
     elif fmt == "json":
-        output.print_json(render.to_json(report, render.iso_or_none, breakdown=breakdown))
+        output.print_json(render.to_json(report, breakdown=breakdown))
+
     elif fmt == "ccusage":
         output.print_json(render.to_ccusage(report))
     elif fmt == "csv":
