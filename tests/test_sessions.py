@@ -119,11 +119,12 @@ def test_roundtrip_keeps_everything(tmp_path):
 
 def test_resolve_by_prefix_state_and_ambiguity(tmp_path):
     store = SessionStore(tmp_path)
-    a, b = Session(id="aaaa1111"), Session(id="aaaa2222")
+    a = Session(id="aaaa1111-0000-4000-8000-000000000000")
+    b = Session(id="aaaa2222-0000-4000-8000-000000000000")
     for s in (a, b):
         turn(s, "x")
         store.save(s)
-    assert store.resolve("aaaa1").session.id == "aaaa1111"
+    assert store.resolve("aaaa1").session.id == a.id
     with pytest.raises(SessionError, match="ambiguous"):
         store.resolve("aaaa")
     found = store.resolve(a.head)

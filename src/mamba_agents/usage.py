@@ -10,17 +10,18 @@ from __future__ import annotations
 
 import fnmatch
 import re
+import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from mamba_agents.errors import ConfigError
+from mamba_agents.store import Refresh, SessionStore, UsageIndex
 from mamba_agents.tokens import CostEstimator
 
 if TYPE_CHECKING:
     from mamba_agents.config import AgentSettings
-    from mamba_agents.store import SessionStore
 
 __all__ = ["GROUPINGS", "Clock", "UsageReport", "UsageRow", "UsageTotals", "build_report"]
 
@@ -126,6 +127,8 @@ class UsageReport:
     rows: list[UsageRow]
     totals: UsageTotals
     warnings: list[str]
+    index_error: str | None = None
+    """Why the usage index could not be updated (the report then read the files)."""
 
     @property
     def name(self) -> str:
@@ -232,8 +235,13 @@ def build_report(
     stop = parse_when(until, clock, now, end=True, option="--until") if until else None
     if start is None and by in ("day", "week"):
         start = clock.start_of(clock.date_of(now) - timedelta(days=DEFAULT_DAYS - 1))
-    refresh = store.index.refresh(rebuild=rebuild)
-    rows = _query(store, by, start, stop, session, cwd)
+    query = _Query(by, start, stop, session, cwd)
+    index_error = None
+    try:
+        refresh, rows, labels = _from_index(store.index, query, rebuild=rebuild)
+    except (sqlite3.Error, OSError) as exc:
+        index_error = f"{store.index.path}: {exc}"
+        refresh, rows, labels = _from_index(UsageIndex(store.root, in_memory=True), query)
     estimator = CostEstimator(settings)
     week_start = 0 if start_of_week == "monday" else 6
     groups: dict[str, UsageRow] = {}
@@ -250,39 +258,53 @@ def build_report(
         group.breakdown.setdefault(row_model, UsageTotals()).add(part)
     ordered = _order(groups, by)
     if by == "session":
-        _label_sessions(store, ordered)
+        _label_sessions(labels, ordered)
     totals = UsageTotals()
     for row in ordered:
         totals.add(row.totals)
-    return UsageReport(by, clock.name, start, stop, ordered, totals, refresh.warnings)
+    return UsageReport(by, clock.name, start, stop, ordered, totals, refresh.warnings, index_error)
 
 
-def _query(
-    store: SessionStore,
-    by: str,
-    start: float | None,
-    stop: float | None,
-    session: str | None,
-    cwd: str | None,
-) -> list[tuple[Any, ...]]:
+@dataclass(frozen=True)
+class _Query:
+    by: str
+    start: float | None
+    stop: float | None
+    session: str | None
+    cwd: str | None
+
+
+def _from_index(
+    index: UsageIndex, query: _Query, *, rebuild: bool = False
+) -> tuple[Refresh, list[tuple[Any, ...]], dict[str, tuple[str, str, str]]]:
+    """Reconcile `index` with the files, then read the query's rows and, for a session
+    report, each session's title, folder and last activity."""
+    refresh = index.refresh(rebuild=rebuild)
+    with index.connect() as db:
+        rows = _query(db, query)
+        labels = _session_labels(db) if query.by == "session" else {}
+    return refresh, rows, labels
+
+
+def _query(db: sqlite3.Connection, query: _Query) -> list[tuple[Any, ...]]:
     group = {"session": "r.session_id", "model": "''"}.get(
-        by, f"CAST(r.ts / {BUCKET_SECONDS} AS INTEGER)"
+        query.by, f"CAST(r.ts / {BUCKET_SECONDS} AS INTEGER)"
     )
     where, params = [], []
-    if start is not None:
+    if query.start is not None:
         where.append("r.ts >= ?")
-        params.append(start)
-    if stop is not None:
+        params.append(query.start)
+    if query.stop is not None:
         where.append("r.ts < ?")
-        params.append(stop)
-    if session:
+        params.append(query.stop)
+    if query.session:
         where.append("substr(r.session_id, 1, ?) = ?")
-        params += [len(session), session]
+        params += [len(query.session), query.session]
     join = ""
-    if cwd:
+    if query.cwd:
         join = "JOIN sessions s ON s.id = r.session_id"
         where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
-        folder = cwd.rstrip("/") or "/"
+        folder = query.cwd.rstrip("/") or "/"
         inside = folder.rstrip("/") + "/"
         params += [folder, len(inside), inside]
     sql = (
@@ -291,8 +313,7 @@ def _query(
         f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
         f"GROUP BY 1, 2, 3"
     )
-    with store.index.connect() as db:
-        return db.execute(sql, params).fetchall()
+    return db.execute(sql, params).fetchall()
 
 
 def _priced(model: str, reported: bool, sums: list[Any], estimator: CostEstimator) -> UsageTotals:
@@ -315,10 +336,12 @@ def _order(groups: dict[str, UsageRow], by: str) -> list[UsageRow]:
     return [groups[k] for k in sorted(groups)]
 
 
-def _label_sessions(store: SessionStore, rows: list[UsageRow]) -> None:
+def _session_labels(db: sqlite3.Connection) -> dict[str, tuple[str, str, str]]:
+    return {r[0]: r[1:] for r in db.execute("SELECT id, title, cwd, updated_at FROM sessions")}
+
+
+def _label_sessions(labels: dict[str, tuple[str, str, str]], rows: list[UsageRow]) -> None:
     """Titles, folders and last activity of session rows; sorted by last activity."""
-    with store.index.connect() as db:
-        info = {r[0]: r[1:] for r in db.execute("SELECT id, title, cwd, updated_at FROM sessions")}
     for row in rows:
-        row.title, row.cwd, row.last_activity = info.get(row.key, ("", "", ""))
+        row.title, row.cwd, row.last_activity = labels.get(row.key, ("", "", ""))
     rows.sort(key=lambda r: (r.last_activity or "", r.key))

@@ -7,25 +7,65 @@ only its new message ids and storage grows with messages, not with turns × hist
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from mamba_agents.errors import SessionError
 from mamba_agents.messages import Message, Usage, new_id, utc_now
+from mamba_agents.store._records import check_document
 
 FORMAT = "mamba.session"
 VERSION = 1
 TITLE_LENGTH = 80
+TEMP_SUFFIX = ".tmp"
 
 
-def parse_document(text: str, where: str) -> dict[str, Any]:
+def scan_folder(folder: Path) -> tuple[dict[str, tuple[int, int]], list[os.DirEntry[str]]]:
+    """The session files of a folder (path: modification time in ns, size) and the temp
+    files (`*.tmp`) beside them. Files deleted during the scan are left out."""
+    files: dict[str, tuple[int, int]] = {}
+    temps: list[os.DirEntry[str]] = []
+    try:
+        with os.scandir(folder) as entries:
+            for entry in entries:
+                if entry.name.endswith(TEMP_SUFFIX):
+                    temps.append(entry)
+                elif entry.name.endswith(".json") and not entry.name.startswith("."):
+                    with contextlib.suppress(FileNotFoundError):
+                        info = entry.stat()
+                        files[entry.path] = (info.st_mtime_ns, info.st_size)
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as exc:
+        raise SessionError(f"{folder}: cannot list: {exc.strerror or exc}") from None
+    return files, temps
+
+
+def read_text(path: Path) -> str | None:
+    """The text of a session file, or None when it is gone (deleted since it was listed)."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except UnicodeDecodeError:
+        raise SessionError(f"{path}: damaged session file (not UTF-8 text)") from None
+    except OSError as exc:
+        raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
+
+
+def parse_document(text: str, where: str | os.PathLike[str]) -> dict[str, Any]:
     """The JSON document of a session file, checked for our format and version."""
     try:
         data = json.loads(text)
     except ValueError as exc:
         raise SessionError(f"{where}: damaged session file ({exc})") from None
+    except RecursionError:
+        raise SessionError(f"{where}: damaged session file (nested too deeply)") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         raise SessionError(f"{where}: not a mamba session file")
     if data.get("version") != VERSION:
@@ -34,6 +74,17 @@ def parse_document(text: str, where: str) -> dict[str, Any]:
             f"{data.get('version')!r} (this mamba reads {VERSION})"
         )
     return data
+
+
+def checked_document(text: str, path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """The document of the session file at `path` with its message records by id, every
+    field checked; the file's name is the session's identity."""
+    data = parse_document(text, path)
+    try:
+        messages = check_document(data, path.stem)
+    except ValueError as exc:
+        raise SessionError(f"{path}: damaged session file ({exc})") from None
+    return data, messages
 
 
 @dataclass(frozen=True)
@@ -107,15 +158,24 @@ class Session:
         key = state_id or self.head
         return self.states.get(key) if key else None
 
+    def _ancestors(self, state_id: str | None) -> Iterator[State]:
+        """The state and its ancestors, newest first; a cycle of parents raises SessionError."""
+        seen: set[str] = set()
+        state = self.state(state_id)
+        while state is not None:
+            if state.id in seen:
+                raise SessionError(f"session {self.id}: damaged (a cycle of states at {state.id})")
+            seen.add(state.id)
+            yield state
+            state = self.states.get(state.parent_id) if state.parent_id else None
+
     def context_ids(self, state_id: str | None = None) -> list[str]:
         """Message ids forming the context at a state (default: the head)."""
         chain: list[State] = []
-        state = self.state(state_id)
-        while state is not None:
+        for state in self._ancestors(state_id):
             chain.append(state)
             if state.context is not None:
                 break
-            state = self.states.get(state.parent_id) if state.parent_id else None
         ids: list[str] = []
         for state in reversed(chain):
             if state.context is not None:
@@ -133,12 +193,7 @@ class Session:
 
     def lineage(self, state_id: str | None = None) -> list[State]:
         """The state and its ancestors, newest first."""
-        out = []
-        state = self.state(state_id)
-        while state is not None:
-            out.append(state)
-            state = self.states.get(state.parent_id) if state.parent_id else None
-        return out
+        return list(self._ancestors(state_id))
 
     def total_usage(self) -> tuple[Usage, float, list[str]]:
         """Summed usage, cost and cost sources of every assistant message in the file."""
@@ -251,32 +306,22 @@ class Session:
         return f'{head},\n "messages": [\n{messages}\n],\n "states": [\n{states}\n]\n}}\n'
 
     @classmethod
-    def from_json(cls, text: str, where: str) -> Session:
-        """Parse a session file; a damaged or unknown-version file raises SessionError."""
-        data = parse_document(text, where)
-        try:
-            messages = [Message.from_record(m) for m in data["messages"]]
-            states = [State.from_record(s) for s in data["states"]]
-            session = cls(
-                id=data["id"],
-                title=data.get("title") or "",
-                created_at=data["created_at"],
-                updated_at=data.get("updated_at") or data["created_at"],
-                model=data.get("model"),
-                cwd=data.get("cwd") or "",
-                forked_from=data.get("forked_from"),
-                head=data.get("head"),
-                messages={m.id: m for m in messages},
-                states={s.id: s for s in states},
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise SessionError(
-                f"{where}: damaged session file ({type(exc).__name__}: {exc})"
-            ) from None
-        if session.head is not None and session.head not in session.states:
-            raise SessionError(
-                f"{where}: damaged session file (head {session.head} is not a state)"
-            )
+    def from_json(cls, text: str, path: str | os.PathLike[str]) -> Session:
+        """Parse the session file at `path` (its name is the session's id); a damaged or
+        unknown-version file raises SessionError."""
+        data, records = checked_document(text, Path(path))
+        session = cls(
+            id=data["id"],
+            title=data.get("title") or "",
+            created_at=data["created_at"],
+            updated_at=data.get("updated_at") or data["created_at"],
+            model=data.get("model"),
+            cwd=data.get("cwd") or "",
+            forked_from=data.get("forked_from"),
+            head=data.get("head"),
+            messages={key: Message.from_record(record) for key, record in records.items()},
+            states={s["id"]: State.from_record(s) for s in data["states"]},
+        )
         session._reuse_lines(text)
         return session
 

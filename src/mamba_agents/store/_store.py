@@ -8,16 +8,19 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from mamba_agents.errors import SessionError
 from mamba_agents.paths import sessions_dir
-from mamba_agents.store._session import Session
+from mamba_agents.store._records import is_session_id
+from mamba_agents.store._session import TEMP_SUFFIX, Session, read_text, scan_folder
 from mamba_agents.store._usage_index import UsageIndex
 
 log = logging.getLogger("mamba_agents.store")
+TEMP_AGE = 60  # seconds: a save's temp file older than this, and unlocked, was abandoned
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,19 @@ class SessionStore:
         self._indexed: dict[str, set[str]] = {}
 
     def path_for(self, session_id: str) -> Path:
+        """The file of a session. Only a session id (a UUID) ever becomes a path."""
+        if not is_session_id(session_id):
+            raise SessionError(f"{session_id!r} is not a session id")
         return self.root / f"{session_id}.json"
+
+    def _lock_path(self, session_id: str) -> Path:
+        return self.path_for(session_id).with_name(f".{session_id}.lock")
 
     @contextlib.contextmanager
     def _lock(self, session_id: str) -> Iterator[None]:
+        lock_path = self._lock_path(session_id)
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / f".{session_id}.lock", "a") as handle:
+        with open(lock_path, "a") as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -65,17 +75,21 @@ class SessionStore:
 
     def load(self, session_id: str) -> Session:
         """Read one session by its full id."""
-        path = self.path_for(session_id)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise SessionError(f"no session {session_id}") from None
-        except OSError as exc:
-            raise SessionError(f"{path}: cannot read: {exc.strerror}") from None
-        session = Session.from_json(text, str(path))
+        session = self._read(self.path_for(session_id))
+        if session is None:
+            raise SessionError(f"no session {session_id}")
+        return session
+
+    def _read(self, path: Path) -> Session | None:
+        """The session in `path`, None when the file is gone; SessionError when damaged."""
+        text = read_text(path)
+        return None if text is None else self._parse(text, path)
+
+    def _parse(self, text: str, path: Path) -> Session:
+        session = Session.from_json(text, path)
         stamp = self._stamp(path)
         if stamp:
-            self._seen[session_id] = stamp
+            self._seen[session.id] = stamp
             with contextlib.suppress(sqlite3.Error, OSError):
                 if self.index.is_current(path, stamp):
                     self._indexed[session.id] = set(session.states)
@@ -89,8 +103,9 @@ class SessionStore:
             with self._lock(session.id):
                 stamp = self._stamp(path)
                 if stamp is not None and stamp != self._seen.get(session.id):
-                    on_disk = Session.from_json(path.read_text(encoding="utf-8"), str(path))
-                    session.merge(on_disk)
+                    text = read_text(path)
+                    if text is not None:
+                        session.merge(Session.from_json(text, path))
                 self._atomic_write(path, session.to_json())
                 new_stamp = self._stamp(path)
                 if new_stamp:
@@ -111,7 +126,7 @@ class SessionStore:
         return path
 
     def _atomic_write(self, path: Path, text: str) -> None:
-        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.stem}.", suffix=".tmp")
+        fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.stem}.", suffix=TEMP_SUFFIX)
         try:
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(text)
@@ -124,68 +139,116 @@ class SessionStore:
             raise
 
     def delete(self, session_id: str) -> None:
+        """Remove a session's file (a damaged one too: the name says which)."""
         path = self.path_for(session_id)
-        with self._lock(session_id):
-            try:
-                path.unlink()
-            except FileNotFoundError:
-                raise SessionError(f"no session {session_id}") from None
-        with contextlib.suppress(FileNotFoundError):
-            (self.root / f".{session_id}.lock").unlink()
+        try:
+            with self._lock(session_id):
+                try:
+                    path.unlink()
+                except FileNotFoundError:
+                    raise SessionError(f"no session {session_id}") from None
+        except OSError as exc:
+            raise SessionError(
+                f"cannot delete session {session_id} in {self.root}: {exc.strerror or exc}"
+            ) from None
+        with contextlib.suppress(OSError):
+            self._lock_path(session_id).unlink()
 
     def files(self) -> list[Path]:
-        """Session files, newest modification first."""
-        if not self.root.is_dir():
-            return []
-        paths = [p for p in self.root.glob("*.json") if not p.name.startswith(".")]
-        return sorted(paths, key=lambda p: p.stat().st_mtime_ns, reverse=True)
+        """Session files, newest modification first. Listing also removes the temp files
+        of saves that were killed before they finished."""
+        files, temps = scan_folder(self.root)
+        for entry in temps:
+            self._remove_if_abandoned(entry)
+        newest_first = sorted(files.items(), key=lambda item: item[1][0], reverse=True)
+        return [Path(path) for path, _ in newest_first]
+
+    def _remove_if_abandoned(self, temp: os.DirEntry[str]) -> None:
+        """Remove a save's temp file that is over a minute old and whose session lock no
+        writer holds (a writer keeps the lock from creating its temp file to renaming it)."""
+        session_id = temp.name[1:].partition(".")[0]
+        with contextlib.suppress(OSError):
+            if is_session_id(session_id) and time.time() - temp.stat().st_mtime >= TEMP_AGE:
+                with self._lock_if_free(session_id):
+                    os.unlink(temp.path)
+
+    @contextlib.contextmanager
+    def _lock_if_free(self, session_id: str) -> Iterator[None]:
+        """Hold the session's lock; BlockingIOError when someone else holds it. A session
+        without a lock file has no writer."""
+        try:
+            handle: int | None = os.open(self._lock_path(session_id), os.O_RDONLY)
+        except FileNotFoundError:
+            handle = None
+        try:
+            if handle is not None:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            yield
+        finally:
+            if handle is not None:
+                os.close(handle)
 
     def load_all(self) -> tuple[list[Session], list[str]]:
         """Every readable session (newest first) and one warning per damaged file."""
         sessions, warnings = [], []
         for path in self.files():
             try:
-                sessions.append(self.load(path.stem))
+                session = self._read(path)
             except SessionError as exc:
                 warnings.append(str(exc))
+                continue
+            if session is not None:
+                sessions.append(session)
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
         return sessions, warnings
 
-    def latest(self) -> Session | None:
-        """The most recently updated readable session."""
+    def latest(self) -> tuple[Session | None, list[str]]:
+        """The most recently modified readable session, and one warning per newer damaged
+        file skipped to reach it."""
+        warnings = []
         for path in self.files():
             try:
-                return self.load(path.stem)
-            except SessionError:
+                session = self._read(path)
+            except SessionError as exc:
+                warnings.append(str(exc))
                 continue
-        return None
+            if session is not None:
+                return session, warnings
+        return None, warnings
 
-    def resolve(self, ref: str) -> SessionRef:
-        """A session id, a unique prefix of one, or the id (or unique prefix) of a state."""
+    def match_id(self, ref: str) -> str | None:
+        """The session id that `ref` is, or uniquely starts, among the files' names (None:
+        no file matches). The files are not read, so a damaged one can be named too."""
         ref = ref.strip()
         if not ref:
             raise SessionError("empty session reference")
-        ids = [p.stem for p in self.files()]
+        ids = [p.stem for p in self.files() if is_session_id(p.stem)]
         if ref in ids:
-            return SessionRef(self.load(ref), None)
+            return ref
         matches = [i for i in ids if i.startswith(ref)]
-        if len(matches) == 1:
-            return SessionRef(self.load(matches[0]), None)
         if len(matches) > 1:
             raise SessionError(
                 f"session reference '{ref}' is ambiguous: matches {', '.join(sorted(matches)[:5])}"
             )
-        return self._resolve_state(ref)
+        return matches[0] if matches else None
+
+    def resolve(self, ref: str) -> SessionRef:
+        """A session id, a unique prefix of one, or the id (or unique prefix) of a state."""
+        session_id = self.match_id(ref)
+        if session_id is not None:
+            return SessionRef(self.load(session_id), None)
+        return self._resolve_state(ref.strip())
 
     def _resolve_state(self, ref: str) -> SessionRef:
         found: list[tuple[Session, str]] = []
         needle = f'"id":"{ref}'
         for path in self.files():
             try:
-                if needle not in path.read_text(encoding="utf-8"):
+                text = read_text(path)
+                if text is None or needle not in text:
                     continue
-                session = self.load(path.stem)
-            except (OSError, SessionError):
+                session = self._parse(text, path)
+            except SessionError:
                 continue
             found += [(session, s) for s in session.states if s.startswith(ref)]
         if not found:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from mamba_agents.errors import SessionError
-from mamba_agents.store._session import Session, parse_document
+from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
 SCHEMA_VERSION = "1"
@@ -91,22 +91,20 @@ class _Document:
     rows: list[tuple[object, ...]]
 
 
-def _read_document(path: str) -> _Document:
-    text = Path(path).read_text(encoding="utf-8")
-    data = parse_document(text, path)
-    try:
-        records = {m["id"]: m for m in data["messages"]}
-        added = [mid for state in data["states"] for mid in state.get("added") or ()]
-        rows = request_rows(data["id"], added, records.__getitem__)
-        return _Document(
-            data["id"],
-            data.get("cwd") or "",
-            data.get("title") or "",
-            data.get("updated_at") or data["created_at"],
-            rows,
-        )
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise SessionError(f"{path}: damaged session file ({type(exc).__name__}: {exc})") from None
+def _read_document(path: str) -> _Document | None:
+    """The index's view of a session file, every field checked; None when it is gone."""
+    text = read_text(Path(path))
+    if text is None:
+        return None
+    data, records = checked_document(text, Path(path))
+    added = [mid for state in data["states"] for mid in state.get("added") or ()]
+    return _Document(
+        data["id"],
+        data.get("cwd") or "",
+        data.get("title") or "",
+        data.get("updated_at") or data["created_at"],
+        request_rows(data["id"], added, records.__getitem__),
+    )
 
 
 @dataclass(frozen=True)
@@ -122,20 +120,19 @@ INDEX_NAME = ".index.sqlite3"
 
 
 class UsageIndex:
-    """The request index of one sessions folder, kept in `<folder>/.index.sqlite3`."""
+    """The request index of one sessions folder, kept in `<folder>/.index.sqlite3`, or with
+    `in_memory` in this process only (when the folder cannot hold it)."""
 
-    def __init__(self, folder: str | os.PathLike[str]):
+    def __init__(self, folder: str | os.PathLike[str], *, in_memory: bool = False):
         self.folder = Path(folder)
         self.path = self.folder / INDEX_NAME
+        self._memory = sqlite3.connect(":memory:") if in_memory else None
 
     @contextlib.contextmanager
     def connect(self) -> Iterator[sqlite3.Connection]:
         """A connection with the schema in place; commits on success."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30)
+        db = self._memory if self._memory is not None else self._open()
         try:
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
             version = None
             with contextlib.suppress(sqlite3.OperationalError):
                 version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
@@ -147,7 +144,19 @@ class UsageIndex:
             with db:
                 yield db
         finally:
+            if db is not self._memory:
+                db.close()
+
+    def _open(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+        except sqlite3.Error:
             db.close()
+            raise
+        return db
 
     def is_current(self, path: Path, stamp: tuple[int, int]) -> bool:
         """Whether the index holds this file as it is (modification time and size)."""
@@ -199,13 +208,7 @@ class UsageIndex:
 
     def refresh(self, *, rebuild: bool = False) -> Refresh:
         """Bring the index in line with the session files of its folder."""
-        on_disk: dict[str, tuple[int, int]] = {}
-        if self.folder.is_dir():
-            with os.scandir(self.folder) as entries:
-                for entry in entries:
-                    if entry.name.endswith(".json") and not entry.name.startswith("."):
-                        info = entry.stat()
-                        on_disk[entry.path] = (info.st_mtime_ns, info.st_size)
+        on_disk, _ = scan_folder(self.folder)
         warnings: list[str] = []
         indexed = removed = 0
         with self.connect() as db:
@@ -229,8 +232,8 @@ class UsageIndex:
                     continue
                 try:
                     document = _read_document(path)
-                except (OSError, SessionError) as exc:
-                    message = str(exc) if isinstance(exc, SessionError) else f"{path}: {exc}"
+                except SessionError as exc:
+                    message = str(exc)
                     warnings.append(message)
                     db.execute("DELETE FROM sessions WHERE path = ?", (path,))
                     db.execute(
@@ -238,5 +241,6 @@ class UsageIndex:
                         (f"damaged:{path}", path, mtime_ns, size, message),
                     )
                     continue
-                indexed += self._store(db, document, path, mtime_ns, size)
+                if document is not None:  # else deleted since the scan: the next refresh drops it
+                    indexed += self._store(db, document, path, mtime_ns, size)
         return Refresh(indexed, removed, warnings)

@@ -14,9 +14,13 @@ def pick_session(store: Any, *, continue_latest: bool, ref: str | None) -> Any:
     if continue_latest and ref:
         raise ConfigError("--continue and --session cannot be used together")
     if continue_latest:
-        session = store.latest()
+        session, skipped = store.latest()
+        for warning in skipped:
+            output.warn(f"skipped {warning}")
         if session is None:
             raise ConfigError(f"--continue: no saved session in {store.root}")
+        if skipped:
+            output.warn(f"continuing the newest readable session, {session.id}")
         return session
     if ref:
         found = store.resolve(ref)

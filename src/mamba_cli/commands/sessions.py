@@ -126,11 +126,11 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
 
 @app.command("delete")
 def delete(ref: Annotated[str, typer.Argument(help="Session id or unique prefix.")]) -> None:
-    """Delete a saved session file."""
+    """Delete a saved session file (a damaged one too)."""
     store = _store()
-    found = store.resolve(ref)
-    store.delete(found.session.id)
-    output.progress(f"deleted session {found.session.id}")
+    session_id = store.match_id(ref) or store.resolve(ref).session.id
+    store.delete(session_id)
+    output.progress(f"deleted session {session_id}")
 
 
 @app.command("export")

@@ -84,6 +84,10 @@ def usage(
         start_of_week=start_of_week,
         rebuild=rebuild,
     )
+    if report.index_error:
+        output.warn(
+            f"usage index not updated ({report.index_error}): reporting from the session files"
+        )
     for warning in report.warnings:
         output.warn(f"skipped {warning}")
     tty = sys.stdout.isatty()
