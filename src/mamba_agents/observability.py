@@ -6,10 +6,11 @@ import json
 import logging
 import re
 import sys
+from collections.abc import Iterable
 
 from mamba_agents.config import LoggingConfig
 
-__all__ = ["redact", "setup_logging"]
+__all__ = ["mask_values", "redact", "setup_logging"]
 
 LOGGER_NAME = "mamba_agents"
 _SECRET_PATTERNS = [
@@ -23,6 +24,15 @@ def redact(text: str) -> str:
     """`text` with bearer tokens, `sk-...` keys and `key=value` secrets masked."""
     for pattern in _SECRET_PATTERNS:
         text = pattern.sub(lambda m: (m.group(1) if m.groups() else "") + "****", text)
+    return text
+
+
+def mask_values(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every occurrence of the given secret values (API keys the user
+    configured) replaced by `****`."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, "****")
     return text
 
 

@@ -21,6 +21,7 @@ from mamba_agents.config._schema import (
     Secret,
     SessionConfig,
     ToolsConfig,
+    is_secret_name,
 )
 
 __all__ = [
@@ -36,6 +37,7 @@ __all__ = [
     "Secret",
     "SessionConfig",
     "ToolsConfig",
+    "is_secret_name",
     "save_rule",
 ]
 
@@ -108,6 +110,15 @@ class AgentSettings:
                 merged.append(item)
                 self.item_sources[(section, key, item)] = source
         return merged
+
+    def secret_values(self) -> tuple[str, ...]:
+        """The secrets these settings know (the API key, and provider variables named like
+        secrets), longest first, for masking wherever text leaves the process."""
+        values = {v for k, v in self.provider_env.items() if is_secret_name(k) and len(v) >= 8}
+        key = self.model_backend.api_key
+        if key is not None and len(key.get()) >= 8:
+            values.add(key.get())
+        return tuple(sorted(values, key=len, reverse=True))
 
     def item_source(self, section: str, key: str, item: str) -> str:
         """Where one item of a merged list (such as a permission rule) came from."""

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
+    "SECRET_NAME",
     "AgentDefaultsConfig",
     "LoggingConfig",
     "ModelBackendConfig",
@@ -15,7 +17,17 @@ __all__ = [
     "Secret",
     "SessionConfig",
     "ToolsConfig",
+    "is_secret_name",
 ]
+
+
+# Names of environment variables that hold secrets (`*_API_KEY`, `*_TOKEN`, ...).
+SECRET_NAME = re.compile(r"(API_?KEY|_KEY$|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
+
+
+def is_secret_name(name: str) -> bool:
+    """Whether an environment variable's name says it holds a secret."""
+    return SECRET_NAME.search(name) is not None
 
 
 class Secret:

@@ -26,6 +26,7 @@ from mamba_agents.events import (
     UsageEvent,
 )
 from mamba_agents.messages import Message, ToolCall, Usage
+from mamba_agents.observability import mask_values
 from mamba_agents.tokens import CostEstimator, TokenCounter, combine_sources
 from mamba_agents.tools import Decision, PermissionPolicy, Tool, suggest_rule
 
@@ -35,10 +36,16 @@ Approver = Callable[[ToolCall, Tool, Decision], Awaitable[bool]]
 
 @dataclass(frozen=True)
 class ToolGate:
-    """The runtime's permission check before each tool call. No policy: everything runs."""
+    """The runtime's checks around each tool call: permission before it (no policy:
+    everything runs), and after it the known secrets masked in what it returned."""
 
     policy: PermissionPolicy | None = None
     approver: Approver | None = None
+    secrets: tuple[str, ...] = ()
+
+    def clean(self, text: str) -> str:
+        """A tool's result with every known secret value masked."""
+        return mask_values(text, self.secrets)
 
     async def refusal(self, call: ToolCall, tool: Tool, arguments: dict[str, Any]) -> str | None:
         """None when the call may run, else the refusal the model will read."""
@@ -271,7 +278,7 @@ async def _run_tools(
             index: int, tool: Tool, arguments: dict[str, Any]
         ) -> tuple[int, str, bool, int]:
             content, failed = await _invoke(tool, arguments, timeout)
-            return index, content, failed, int((time.monotonic() - started) * 1000)
+            return index, gate.clean(content), failed, int((time.monotonic() - started) * 1000)
 
         tasks = [asyncio.ensure_future(timed(*item)) for item in runnable]
         for next_done in asyncio.as_completed(tasks):

@@ -105,7 +105,7 @@ class Agent:
                 raise AgentError(f"two tools are named '{tool.name}'")
             self.tools[tool.name] = tool
         self.store = store
-        self.gate = ToolGate(permissions, approver)
+        self.gate = ToolGate(permissions, approver, self.settings.secret_values())
         self.session = session or Session(model=self.model)
         explicit = self.config.system_prompt or system_prompt
         self.system_prompt: str = (
@@ -269,7 +269,7 @@ class Agent:
 
     def set_approver(self, approver: Approver | None) -> None:
         """Who is asked about tool calls the permission policy says "ask" for."""
-        self.gate = ToolGate(self.gate.policy, approver)
+        self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
 
     def interrupt(self) -> None:
         """Stop the running turn (from a signal handler); it ends with status `interrupted`."""

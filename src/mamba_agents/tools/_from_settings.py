@@ -56,8 +56,10 @@ def policy_from_settings(
     allow: Sequence[str] = (),
     deny: Sequence[str] = (),
     allow_all: bool = False,
+    base: Path | None = None,
 ) -> PermissionPolicy:
-    """Config rules plus flag rules; a malformed rule is an error naming its source."""
+    """Config rules plus flag rules; a malformed rule is an error naming its source. Path
+    rules are read relative to `base` (the sandbox; default: the current directory)."""
     lists: dict[str, list[str]] = {}
     for kind, extra in (("allow", allow), ("deny", deny), ("ask", ())):
         rules = []
@@ -66,5 +68,5 @@ def policy_from_settings(
             rules += _checked([rule], where)
         lists[kind] = rules + _checked(extra, f"--{kind}")
     return PermissionPolicy(
-        allow=lists["allow"], deny=lists["deny"], ask=lists["ask"], allow_all=allow_all
+        allow=lists["allow"], deny=lists["deny"], ask=lists["ask"], allow_all=allow_all, base=base
     )

@@ -26,7 +26,7 @@ ALWAYS_SKIPPED = frozenset(
 )
 
 
-def _pattern_regex(pattern: str) -> str:
+def glob_regex(pattern: str) -> str:
     """A gitignore glob as a regex over a '/'-separated relative path."""
     out, i = [], 0
     while i < len(pattern):
@@ -77,7 +77,7 @@ def parse_gitignore(text: str) -> list[_Rule]:
         line = line.rstrip("/")
         anchored = "/" in line
         line = line.lstrip("/")
-        body = _pattern_regex(line)
+        body = glob_regex(line)
         regex = f"^{body}(?:/.*)?$" if anchored else f"^(?:.*/)?{body}(?:/.*)?$"
         rules.append(_Rule(re.compile(regex), negated, directory_only))
     return rules

@@ -4,22 +4,28 @@ environment without our secrets."""
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import re
 import selectors
 import signal
 import subprocess
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from mamba_agents.config import is_secret_name
 from mamba_agents.tools._security import FilesystemSecurity
 
-__all__ = ["BashResult", "run_bash", "safe_environment"]
+__all__ = ["BashResult", "run_bash", "safe_environment", "scrub_own_environment"]
 
 DEFAULT_OUTPUT_LIMIT = 30_000
-_SECRET_NAME = re.compile(r"(API_?KEY|_KEY$|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL)", re.I)
 _OUR_PREFIXES = ("MAMBA_", "LITELLM_")
+# The command runs in an inner bash; the outer one (a child subreaper, so everything the
+# command starts stays below it) reports the exit status on a pipe, then stops itself so
+# that whatever is left can be found and killed before it goes.
+_SUPERVISOR = 'bash -c "$1" {fd}>&-; printf %d "$?" >&{fd}; kill -STOP "$$"'
+_PR_SET_CHILD_SUBREAPER = 36
 
 
 def safe_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
@@ -27,10 +33,36 @@ def safe_environment(environ: dict[str, str] | None = None) -> dict[str, str]:
     `*_SECRET`, `*_PASSWORD`, ...) and our own settings."""
     source = os.environ if environ is None else environ
     return {
-        k: v
-        for k, v in source.items()
-        if not _SECRET_NAME.search(k) and not k.startswith(_OUR_PREFIXES)
+        k: v for k, v in source.items() if not is_secret_name(k) and not k.startswith(_OUR_PREFIXES)
     }
+
+
+def scrub_own_environment() -> int:
+    """Blank the secret values in this process's original environment block, the copy
+    other processes can read in `/proc/<pid>/environ`; `os.environ` keeps them. Returns how
+    many values were blanked (0 where there is no such block to reach, as off Linux)."""
+    try:
+        with open("/proc/self/stat", "rb") as handle:
+            fields = handle.read().rsplit(b")", 1)[1].split()
+        with open("/proc/self/environ", "rb") as handle:
+            block = handle.read()
+        # env_start and env_end: fields 50 and 51 of /proc/<pid>/stat (the first split
+        # off here is field 3).
+        start, end = int(fields[47]), int(fields[48])
+    except (OSError, IndexError, ValueError):
+        return 0
+    if end - start != len(block):
+        return 0
+    import ctypes
+
+    blanked = offset = 0
+    for entry in block.split(b"\0"):
+        name, sep, value = entry.partition(b"=")
+        if sep and value and is_secret_name(name.decode(errors="replace")):
+            ctypes.memset(start + offset + len(name) + 1, ord("*"), len(value))
+            blanked += 1
+        offset += len(entry) + 1
+    return blanked
 
 
 class _CappedText:
@@ -83,9 +115,57 @@ class BashResult:
         return "\n".join(parts)
 
 
-def _kill_group(process: subprocess.Popen[bytes]) -> None:
+@functools.cache
+def _subreaper_setup() -> Callable[[], None] | None:
+    """What makes the child a subreaper between fork and exec (Linux), or None."""
+    if not os.path.isdir("/proc/self"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    return functools.partial(prctl, _PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _descendants(root: int) -> list[int]:
+    """Live processes below `root` (read from /proc; [] where there is none)."""
+    children: dict[int, list[int]] = {}
+    try:
+        entries = [e.name for e in os.scandir("/proc") if e.name.isdigit()]
+    except OSError:
+        return []
+    for name in entries:
+        try:
+            with open(f"/proc/{name}/stat", "rb") as handle:
+                after = handle.read().rsplit(b")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if after and after[0] != b"Z":
+            children.setdefault(int(after[1]), []).append(int(name))
+    found, queue = [], [root]
+    while queue:
+        for child in children.get(queue.pop(), ()):
+            found.append(child)
+            queue.append(child)
+    return found
+
+
+def _kill_tree(process: subprocess.Popen[bytes]) -> None:
+    """Kill the command and everything it started, even what left its process group. The
+    outer bash dies last: while it lives, everything the command started stays below it."""
+    for _ in range(100):
+        pids = _descendants(process.pid)
+        if not pids:
+            break
+        for pid in pids:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        process.kill()
 
 
 def run_bash(
@@ -101,22 +181,31 @@ def run_bash(
         command: The bash command line.
         timeout: Seconds before the command (and everything it started) is killed.
 
+    Nothing the command starts outlives the call, background processes included.
     `cancel` (set by the runtime when the call is cancelled) kills it at once.
     """
     security = security if security is not None else FilesystemSecurity()
-    process = subprocess.Popen(
-        ["bash", "-c", command],
-        cwd=security.base,
-        env=safe_environment(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        start_new_session=True,
-    )
+    status_read, status_write = os.pipe()
+    try:
+        process = subprocess.Popen(
+            ["bash", "-c", _SUPERVISOR.format(fd=status_write), "mamba-tool", command],
+            cwd=security.base,
+            env=safe_environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+            pass_fds=(status_write,),
+            preexec_fn=_subreaper_setup(),
+        )
+    finally:
+        os.close(status_write)
     buffers = {"stdout": _CappedText(output_limit), "stderr": _CappedText(output_limit)}
+    status = bytearray()
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ, "stdout")
     selector.register(process.stderr, selectors.EVENT_READ, "stderr")
+    selector.register(status_read, selectors.EVENT_READ, "status")
     deadline = time.monotonic() + timeout
     timed_out = cancelled = False
     try:
@@ -128,26 +217,31 @@ def run_bash(
             if cancel is not None and cancel.is_set():
                 cancelled = True
                 break
-            if process.poll() is not None:
-                # The command is done: whatever it left running in the background goes too.
-                _kill_group(process)
             for key, _ in selector.select(min(remaining, 0.2)):
                 data = os.read(key.fd, 65536)
-                if data:
+                if key.data == "status":
+                    status += data
+                    if not data or status:
+                        # The command is done: whatever it left running goes too.
+                        selector.unregister(key.fileobj)
+                        _kill_tree(process)
+                elif data:
                     buffers[key.data].add(data)
                 else:
                     selector.unregister(key.fileobj)
     finally:
-        _kill_group(process)
+        _kill_tree(process)
         selector.close()
         process.wait()
+        os.close(status_read)
         process.stdout.close()
         process.stderr.close()
+    exit_code = int(status) if status.isdigit() and not (timed_out or cancelled) else None
     return BashResult(
         command=command,
         stdout=buffers["stdout"].text(),
         stderr=buffers["stderr"].text(),
-        exit_code=None if timed_out or cancelled else process.returncode,
+        exit_code=exit_code,
         timed_out=timed_out,
         truncated=any(b.dropped for b in buffers.values()),
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import shutil
 import stat
 from dataclasses import asdict, dataclass
@@ -72,7 +74,8 @@ class DirectoryListing:
 
 
 def _entry(real: Path, shown: str) -> FileEntry:
-    info = real.stat()
+    # lstat: a symlink swapped in after the sandbox check shows as the link, not its target.
+    info = real.lstat()
     created = getattr(info, "st_birthtime", None)
     return FileEntry(
         path=shown,
@@ -96,8 +99,16 @@ def read_file(
     real = security.resolve(path)
     if real.is_dir():
         raise IsADirectoryError(f"{path} is a directory; use list_directory")
-    security.check_size(real)
-    return real.read_text(encoding=encoding, errors="replace")
+    with os.fdopen(security.open_file(real, os.O_RDONLY), "rb") as handle:
+        security.check_size(real, os.fstat(handle.fileno()).st_size)
+        data = handle.read(security.max_file_size + 1)
+    security.check_size(real, len(data))
+    return data.decode(encoding, errors="replace")
+
+
+def _check_new_size(security: FilesystemSecurity, size: int) -> None:
+    if size > security.max_file_size:
+        raise SandboxError(f"sandbox: {size} bytes is over the {security.max_file_size}-byte limit")
 
 
 def write_file(path: str, content: str, security: FilesystemSecurity | None = None) -> str:
@@ -110,12 +121,10 @@ def write_file(path: str, content: str, security: FilesystemSecurity | None = No
     security = _security(security)
     real = security.resolve(path)
     data = content.encode("utf-8")
-    if len(data) > security.max_file_size:
-        raise SandboxError(
-            f"sandbox: {len(data)} bytes is over the {security.max_file_size}-byte limit"
-        )
-    real.parent.mkdir(parents=True, exist_ok=True)
-    real.write_bytes(data)
+    _check_new_size(security, len(data))
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+    with os.fdopen(security.open_file(real, flags, create_parents=True), "wb") as handle:
+        handle.write(data)
     return f"wrote {len(data)} bytes to {security.display(real)}"
 
 
@@ -129,13 +138,12 @@ def append_file(path: str, content: str, security: FilesystemSecurity | None = N
     security = _security(security)
     real = security.resolve(path)
     data = content.encode("utf-8")
-    size = real.stat().st_size if real.exists() else 0
-    if size + len(data) > security.max_file_size:
-        raise SandboxError(
-            f"sandbox: the file would exceed the {security.max_file_size}-byte limit"
-        )
-    real.parent.mkdir(parents=True, exist_ok=True)
-    with real.open("ab") as handle:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_APPEND
+    with os.fdopen(security.open_file(real, flags, create_parents=True), "ab") as handle:
+        if os.fstat(handle.fileno()).st_size + len(data) > security.max_file_size:
+            raise SandboxError(
+                f"sandbox: the file would exceed the {security.max_file_size}-byte limit"
+            )
         handle.write(data)
     return f"appended {len(data)} bytes to {security.display(real)}"
 
@@ -187,30 +195,48 @@ def file_info(path: str, security: FilesystemSecurity | None = None) -> FileEntr
 
 
 def delete_file(path: str, security: FilesystemSecurity | None = None) -> str:
-    """Delete a file (not a directory).
+    """Delete a file (not a directory). A symlink is deleted itself, not what it points to.
 
     Args:
         path: File path, relative to the working directory.
     """
     security = _security(security)
-    real = security.resolve(path)
-    if real.is_dir():
-        raise IsADirectoryError(f"{path} is a directory; delete_file removes files only")
-    real.unlink()
+    real = security.resolve(path, follow_final=False)
+    with security.folder(real.parent) as parent:
+        try:
+            info = os.lstat(real.name, dir_fd=parent)
+        except FileNotFoundError:
+            raise FileNotFoundError(f"no such file: {path}") from None
+        if stat.S_ISDIR(info.st_mode):
+            raise IsADirectoryError(f"{path} is a directory; delete_file removes files only")
+        os.unlink(real.name, dir_fd=parent)
     return f"deleted {security.display(real)}"
 
 
 def move_file(source: str, destination: str, security: FilesystemSecurity | None = None) -> str:
-    """Move or rename a file or directory.
+    """Move or rename a file or directory. A symlink is moved itself, not what it points to.
 
     Args:
         source: What to move.
         destination: The new path.
     """
     security = _security(security)
-    src, dst = security.resolve(source), security.resolve(destination)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(src, dst)
+    src = security.resolve(source, follow_final=False)
+    dst = security.resolve(destination)
+    if dst.is_dir():
+        dst = security.resolve(dst / src.name, follow_final=False)
+    with (
+        security.folder(src.parent) as src_dir,
+        security.folder(dst.parent, create=True) as dst_dir,
+    ):
+        if not os.path.lexists(src):
+            raise FileNotFoundError(f"no such file or directory: {source}")
+        try:
+            os.rename(src.name, dst.name, src_dir_fd=src_dir, dst_dir_fd=dst_dir)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            shutil.move(src, dst)  # another file system: copy, then remove
     return f"moved {security.display(src)} to {security.display(dst)}"
 
 
@@ -225,7 +251,14 @@ def copy_file(source: str, destination: str, security: FilesystemSecurity | None
     src, dst = security.resolve(source), security.resolve(destination)
     if src.is_dir():
         raise IsADirectoryError(f"{source} is a directory; copy_file copies files only")
-    security.check_size(src)
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(src, dst)
+    if dst.is_dir():
+        dst = security.resolve(dst / src.name)
+    with os.fdopen(security.open_file(src, os.O_RDONLY), "rb") as reader:
+        info = os.fstat(reader.fileno())
+        security.check_size(src, info.st_size)
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC
+        with os.fdopen(security.open_file(dst, flags, create_parents=True), "wb") as writer:
+            shutil.copyfileobj(reader, writer)
+            os.fchmod(writer.fileno(), stat.S_IMODE(info.st_mode))
+            os.utime(writer.fileno(), ns=(info.st_atime_ns, info.st_mtime_ns))
     return f"copied {security.display(src)} to {security.display(dst)}"

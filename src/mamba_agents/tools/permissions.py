@@ -7,33 +7,37 @@ allow; with no rule, read-only tools are allowed and everything else asks.
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
+import os
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
+from pathlib import Path
 from typing import Any
 
-from mamba_agents.tools._ignore import _pattern_regex
+from mamba_agents.tools._ignore import glob_regex
+from mamba_agents.tools._shell import command_forms, split_command
 
 RISKS = ("read", "write", "execute")
 _RULE = re.compile(r"^\s*([A-Za-z0-9_*?.\-]+)\s*(?:\((.*)\))?\s*$", re.S)
-# The argument a rule's pattern is matched against, per tool.
-SUBJECT_ARGUMENTS = {
-    "run_bash": ("command",),
-    "read_file": ("path",),
-    "write_file": ("path",),
-    "append_file": ("path",),
-    "delete_file": ("path",),
-    "file_info": ("path",),
-    "list_directory": ("path",),
-    "grep_search": ("path",),
-    "glob_search": ("root_dir",),
-    "move_file": ("source", "destination"),
-    "copy_file": ("source", "destination"),
+# The arguments a rule's pattern is matched against, per tool, with their defaults.
+SUBJECT_ARGUMENTS: dict[str, tuple[tuple[str, str | None], ...]] = {
+    "run_bash": (("command", None),),
+    "read_file": (("path", None),),
+    "write_file": (("path", None),),
+    "append_file": (("path", None),),
+    "delete_file": (("path", None),),
+    "file_info": (("path", None),),
+    "list_directory": (("path", "."),),
+    "grep_search": (("path", "."),),
+    "glob_search": (("root_dir", "."),),
+    "move_file": (("source", None), ("destination", None)),
+    "copy_file": (("source", None), ("destination", None)),
 }
 _COMMAND_TOOLS = {"run_bash"}
+# Tools whose results show what files hold or which files exist.
+_READING_TOOLS = ("read_file", "grep_search", "glob_search", "list_directory", "file_info")
 
 
 class RuleError(ValueError):
@@ -61,10 +65,15 @@ class Rule:
         """A rule without a pattern covers every call of its tools."""
         return self.pattern is None or self.pattern == "*"
 
-    def matches(self, tool: str, arguments: dict[str, Any]) -> bool:
-        """Whether the rule touches this call: for a chained command (`a; b`, `a | b`, ...)
-        whether it matches any part of it."""
-        if not fnmatch.fnmatchcase(tool, self.tool):
+    def names(self, tool: str) -> bool:
+        """Whether the rule is about this tool."""
+        return fnmatch.fnmatchcase(tool, self.tool)
+
+    def touches(self, tool: str, arguments: dict[str, Any], base: Path) -> bool:
+        """Whether a deny or ask rule applies to this call: any part of a chained command,
+        or any path argument (as written or with symlinks followed). A command line that
+        can only be known by running it is touched by every rule of its tool."""
+        if not self.names(tool):
             return False
         if self.whole_tool:
             return True
@@ -72,24 +81,40 @@ class Rule:
         if subjects is None:
             return False
         if tool in _COMMAND_TOOLS:
-            return any(_command_matches(self.pattern, p) for p in command_parts(subjects[0])[0])
-        return all(_path_matches(self.pattern, s) for s in subjects)
+            parsed = split_command(subjects[0])
+            if parsed.opaque:
+                return True
+            return any(
+                _command_matches(self.pattern or "*", form)
+                for words in parsed.commands
+                for form in command_forms(words)
+            )
+        pattern = _rule_path(self.pattern or "", base)
+        return any(_path_matches(pattern, form) for s in subjects for form in _path_forms(s, base))
+
+    def covers_path(self, path: str, base: Path) -> bool:
+        """Whether the rule's pattern covers a path (for a whole-tool rule: any path)."""
+        return self.whole_tool or any(
+            _path_matches(_rule_path(self.pattern or "", base), form)
+            for form in _path_forms(path, base)
+        )
 
 
 def _subjects(tool: str, arguments: dict[str, Any]) -> list[str] | None:
-    subjects = [arguments.get(name) for name in SUBJECT_ARGUMENTS.get(tool, ())]
+    subjects = [arguments.get(name, default) for name, default in SUBJECT_ARGUMENTS.get(tool, ())]
     if not subjects or any(not isinstance(s, str) for s in subjects):
         return None
     return subjects
 
 
-def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any]) -> list[Rule]:
+def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any], base: Path) -> list[Rule]:
     """The allow rules that together cover the call, or [] when they do not.
 
-    Every part of a chained command must be covered (each by any rule); a command that
-    hides commands in substitutions is covered only by a whole-tool rule.
+    Every part of a chained command must be covered (each by any rule), and every path
+    argument, both as written and with symlinks followed, by one rule; a command line that
+    can only be known by running it is covered only by a whole-tool rule.
     """
-    mine = [r for r in rules if fnmatch.fnmatchcase(tool, r.tool)]
+    mine = [r for r in rules if r.names(tool)]
     whole = [r for r in mine if r.whole_tool]
     if whole:
         return whole[:1]
@@ -97,12 +122,17 @@ def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any]) -> list
     if subjects is None:
         return []
     if tool not in _COMMAND_TOOLS:
-        return [r for r in mine if r.matches(tool, arguments)][:1]
-    parts, opaque = command_parts(subjects[0])
-    if opaque or not parts:
+        forms = [form for s in subjects for form in _path_forms(s, base)]
+        for rule in mine:
+            pattern = _rule_path(rule.pattern or "", base)
+            if all(_path_matches(pattern, form) for form in forms):
+                return [rule]
+        return []
+    parsed = split_command(subjects[0])
+    if parsed.opaque or not parsed.commands:
         return []
     used: list[Rule] = []
-    for part in parts:
+    for part in parsed.texts():
         rule = next((r for r in mine if _command_matches(r.pattern or "*", part)), None)
         if rule is None:
             return []
@@ -111,36 +141,40 @@ def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any]) -> list
     return used
 
 
-def _normal_path(value: str) -> str:
-    text = PurePosixPath(value.strip()).as_posix()
-    return text[2:] if text.startswith("./") else text
+def _shown(absolute: str, base: Path) -> str:
+    """An absolute path as rules see it: relative to the sandbox base when inside it."""
+    root = str(base)
+    if absolute == root:
+        return "."
+    if absolute.startswith(root.rstrip("/") + "/"):
+        return absolute[len(root.rstrip("/")) + 1 :]
+    return absolute
 
 
-_OPERATORS = {";", "&&", "||", "|", "&", "|&", ";;", "(", ")", "\n"}
+def _rule_path(pattern: str, base: Path) -> str:
+    """A rule's path pattern made comparable: `..` and `.` folded, absolute paths inside
+    the sandbox made relative to it."""
+    text = os.path.expanduser(pattern.strip())
+    return _shown(os.path.normpath(os.path.join(base, text)), base)
+
+
+def _path_forms(value: str, base: Path) -> list[str]:
+    """A path argument as rules see it: as written (with `..` folded) and with symlinks
+    followed, both relative to the sandbox base when inside it."""
+    joined = os.path.normpath(os.path.join(base, os.path.expanduser(value.strip())))
+    forms = [_shown(joined, base)]
+    with contextlib.suppress(OSError, ValueError):
+        real = _shown(os.path.realpath(joined), base)
+        if real not in forms:
+            forms.append(real)
+    return forms
 
 
 def command_parts(command: str) -> tuple[list[str], bool]:
-    """The simple commands of a command line, split on shell operators outside quotes, and
-    whether it hides commands in substitutions (`$(...)`, backticks, `<(...)`)."""
-    opaque = any(marker in command for marker in ("$(", "`", "<(", ">("))
-    lexer = shlex.shlex(command.replace("\n", " ; "), posix=True, punctuation_chars=";&|()")
-    lexer.whitespace_split = True
-    parts: list[str] = []
-    current: list[str] = []
-    try:
-        tokens = list(lexer)
-    except ValueError:
-        return [command.strip()], True
-    for token in tokens:
-        if token in _OPERATORS:
-            if current:
-                parts.append(" ".join(current))
-            current = []
-        else:
-            current.append(token)
-    if current:
-        parts.append(" ".join(current))
-    return parts, opaque
+    """The simple commands of a command line (split as bash splits it) and whether it
+    hides commands that only running it would show (substitutions, here-documents, ...)."""
+    parsed = split_command(command)
+    return parsed.texts(), parsed.opaque
 
 
 def _command_matches(pattern: str, command: str) -> bool:
@@ -151,8 +185,10 @@ def _command_matches(pattern: str, command: str) -> bool:
 
 
 def _path_matches(pattern: str, subject: str) -> bool:
-    regex = f"^{_pattern_regex(_normal_path(pattern))}(?:/.*)?$"
-    return re.match(regex, _normal_path(subject)) is not None
+    if pattern == ".":
+        return True
+    regex = f"^{glob_regex(pattern)}(?:/.*)?$"
+    return re.match(regex, subject, re.S) is not None
 
 
 @dataclass(frozen=True)
@@ -169,18 +205,22 @@ class Decision:
 class PermissionPolicy:
     """Allow, ask and deny rules plus the defaults by risk class.
 
-    `allow_all` allows whatever no deny rule refuses.
+    `allow_all` allows whatever no deny rule refuses. Path patterns and path arguments are
+    compared as paths inside `base` (the sandbox folder; default: the current directory),
+    with `..` folded and symlinks followed.
     """
 
     allow: list[str] = field(default_factory=list)
     deny: list[str] = field(default_factory=list)
     ask: list[str] = field(default_factory=list)
     allow_all: bool = False
+    base: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         self._parsed = {
             kind: [Rule.parse(t) for t in getattr(self, kind)] for kind in ("deny", "ask", "allow")
         }
+        self._base = Path(self.base if self.base is not None else os.getcwd()).resolve()
 
     def add(self, kind: str, rule: str) -> Rule:
         """Add a rule (as an "always" answer does) and return it parsed."""
@@ -193,9 +233,9 @@ class PermissionPolicy:
         """What happens to this call, and why."""
         for kind in ("deny", "ask"):
             for rule in self._parsed[kind]:
-                if rule.matches(tool, arguments):
-                    return Decision(kind, f"matches {kind} rule {rule.text}", (rule.text,))
-        allowed = _allowed_by(self._parsed["allow"], tool, arguments)
+                if rule.touches(tool, arguments, self._base):
+                    return Decision(kind, _touch_reason(kind, rule, tool, arguments), (rule.text,))
+        allowed = _allowed_by(self._parsed["allow"], tool, arguments, self._base)
         if allowed:
             texts = ", ".join(r.text for r in allowed)
             plural = "rules" if len(allowed) > 1 else "rule"
@@ -209,13 +249,45 @@ class PermissionPolicy:
             return Decision("allow", "read-only tools are allowed by default")
         return Decision("ask", f"{risk} tools need permission (no rule matches)")
 
+    def hides(self, path: str) -> bool:
+        """Whether search and listing results must leave out a path: a deny or ask rule
+        on a reading tool (`read_file`, `grep_search`, ...) covers it."""
+        return any(
+            rule.covers_path(path, self._base)
+            for kind in ("deny", "ask")
+            for rule in self._parsed[kind]
+            if any(rule.names(tool) for tool in _READING_TOOLS)
+        )
+
+    @property
+    def hides_anything(self) -> bool:
+        """Whether `hides` can be true for some path (so searches need to ask it)."""
+        return any(
+            rule.names(tool)
+            for kind in ("deny", "ask")
+            for rule in self._parsed[kind]
+            for tool in _READING_TOOLS
+        )
+
+
+def _touch_reason(kind: str, rule: Rule, tool: str, arguments: dict[str, Any]) -> str:
+    if tool in _COMMAND_TOOLS and not rule.whole_tool:
+        subjects = _subjects(tool, arguments)
+        if subjects and split_command(subjects[0]).opaque:
+            return (
+                f"{kind} rule {rule.text} cannot be ruled out: the command uses substitutions "
+                "or expansions that only running it would show"
+            )
+    return f"matches {kind} rule {rule.text}"
+
 
 def suggest_rule(tool: str, arguments: dict[str, Any]) -> str:
     """The narrowest rule that allows exactly this call again (for "always" answers)."""
-    names = SUBJECT_ARGUMENTS.get(tool, ())
-    values = [arguments.get(n) for n in names]
+    values = [arguments.get(name) for name, _ in SUBJECT_ARGUMENTS.get(tool, ())]
     if len(values) == 1 and isinstance(values[0], str) and values[0].strip():
-        value = values[0].strip() if tool in _COMMAND_TOOLS else _normal_path(values[0])
+        value = values[0].strip()
+        if tool not in _COMMAND_TOOLS:
+            value = os.path.normpath(value)
         if not any(c in value for c in "*?[()"):
             return f"{tool}({value})"
     return tool

@@ -6,18 +6,25 @@ import fnmatch
 import functools
 import os
 import re
+import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from mamba_agents.tools._ignore import Entry, _pattern_regex, is_binary, walk
-from mamba_agents.tools._security import FilesystemSecurity, join_display
+import regex as regex_engine
+
+from mamba_agents.errors import ToolExecutionError
+from mamba_agents.tools._ignore import Entry, glob_regex, is_binary, walk
+from mamba_agents.tools._security import FilesystemSecurity, SandboxError, join_display
 
 __all__ = ["GlobResult", "GrepMatch", "GrepResult", "glob_search", "grep_search"]
 
 DEFAULT_MAX_RESULTS = 200
 # Files up to this size are read whole and checked in one regex pass; larger ones stream.
 _WHOLE_FILE_LIMIT = 8_000_000
+# The most one search of one file (or line) may take: a pattern that backtracks
+# catastrophically is stopped instead of hanging the run.
+SEARCH_TIME_BUDGET = 2.0
 
 
 @dataclass(frozen=True)
@@ -86,7 +93,7 @@ def glob_search(
     security = security if security is not None else FilesystemSecurity()
     root = security.resolve(root_dir)
     prefix = security.display(root)
-    regex = re.compile(f"^{_pattern_regex(pattern.lstrip('/'))}$")
+    regex = re.compile(f"^{glob_regex(pattern.lstrip('/'))}$")
     matches: list[str] = []
     truncated = False
     for entry in walk(root):
@@ -107,6 +114,7 @@ def grep_search(
     ignore_case: bool = False,
     max_results: int = DEFAULT_MAX_RESULTS,
     security: FilesystemSecurity | None = None,
+    cancel: threading.Event | None = None,
 ) -> GrepResult:
     """Search file contents for a regular expression, with optional context lines.
 
@@ -119,12 +127,15 @@ def grep_search(
         context_lines: Lines of context before and after each match.
         ignore_case: Match regardless of case.
         max_results: Most matching lines to return.
+
+    One search of one file may take `SEARCH_TIME_BUDGET` seconds; `cancel` (set by the
+    runtime when the call is cancelled) stops the search between files.
     """
     security = security if security is not None else FilesystemSecurity()
     root = security.resolve(path)
     try:
-        regex = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
-    except re.error as exc:
+        compiled = regex_engine.compile(pattern, regex_engine.IGNORECASE if ignore_case else 0)
+    except (regex_engine.error, ValueError) as exc:
         raise ValueError(f"invalid regular expression {pattern!r}: {exc}") from None
     if root.is_file():
         prefix = security.display(root.parent)
@@ -135,14 +146,21 @@ def grep_search(
     matches: list[GrepMatch] = []
     searched = 0
     for entry in entries:
+        if cancel is not None and cancel.is_set():
+            raise ToolExecutionError("grep_search was cancelled")
         if file_pattern and not fnmatch.fnmatch(entry.rel.rsplit("/", 1)[-1], file_pattern):
             continue
         if not security.allows_entry(entry):
             continue
         remaining = max_results - len(matches)
-        found = _grep_file(
-            entry.path, regex, context_lines, remaining + 1, join_display(prefix, entry.rel)
-        )
+        shown = join_display(prefix, entry.rel)
+        try:
+            found = _grep_file(security, entry, compiled, context_lines, remaining + 1, shown)
+        except TimeoutError:
+            raise ToolExecutionError(
+                f"grep_search: the pattern took over {SEARCH_TIME_BUDGET:g} s on {shown}; it "
+                "backtracks too much (nested repeats such as (a+)+ or (a|aa)+): simplify it"
+            ) from None
         if found is None:
             continue
         searched += 1
@@ -153,71 +171,100 @@ def grep_search(
     return GrepResult(matches, searched)
 
 
+def _open_entry(security: FilesystemSecurity, entry: Entry) -> int | None:
+    """A descriptor of a walked regular file, opened without following links past the
+    sandbox check; None for what cannot or may not be read (pipes, devices, vanished)."""
+    try:
+        real = os.path.realpath(entry.path) if entry.is_symlink else entry.path
+        return security.open_file(real, os.O_RDONLY)
+    except (OSError, SandboxError):
+        return None
+
+
 def _grep_file(
-    path: str, regex: re.Pattern[str], context: int, limit: int, shown: str
+    security: FilesystemSecurity,
+    entry: Entry,
+    regex: regex_engine.Pattern[str],
+    context: int,
+    limit: int,
+    shown: str,
 ) -> list[GrepMatch] | None:
     """Matches in one file; None when it is binary or unreadable. Reads a file once: small
     files whole, found with one multi-line regex pass, large ones line by line."""
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
+    fd = _open_entry(security, entry)
+    if fd is None:
         return None
     try:
         size = os.fstat(fd).st_size
-        if size <= _WHOLE_FILE_LIMIT:
-            data = os.read(fd, size + 1)
-            if is_binary(data):
-                return None
-            text = data.decode("utf-8", errors="replace")
-            if context:
-                if not _multiline(regex).search(text):
-                    return []
-                return _match_lines(text.splitlines(), regex, context, limit, shown)
-            return _match_text(text, regex, limit, shown)
-        if is_binary(os.read(fd, 8192)):
-            return None
+        if size > _WHOLE_FILE_LIMIT:
+            with os.fdopen(fd, "rb") as handle:
+                fd = -1
+                if is_binary(handle.read(8192)):
+                    return None
+                handle.seek(0)
+                lines = (raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in handle)
+                return _match_lines(lines, regex, context, limit, shown)
+        data = os.read(fd, size + 1)
     except OSError:
         return None
     finally:
-        os.close(fd)
-    with open(path, "rb") as handle:
-        lines = (raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in handle)
-        return _match_lines(lines, regex, context, limit, shown)
+        if fd >= 0:
+            os.close(fd)
+    if is_binary(data):
+        return None
+    text = data.decode("utf-8", errors="replace")
+    if context:
+        if not _search(_multiline(regex), text):
+            return []
+        return _match_lines(text.splitlines(), regex, context, limit, shown)
+    return _match_text(text, regex, limit, shown)
+
+
+def _search(
+    regex: regex_engine.Pattern[str], text: str, position: int = 0
+) -> regex_engine.Match[str] | None:
+    """One search within the time budget (TimeoutError past it); other threads run
+    meanwhile."""
+    return regex.search(text, position, timeout=SEARCH_TIME_BUDGET, concurrent=True)
 
 
 @functools.cache
-def _multiline(regex: re.Pattern[str]) -> re.Pattern[str]:
+def _multiline(regex: regex_engine.Pattern[str]) -> regex_engine.Pattern[str]:
     """The same pattern with `^` and `$` at every line, for searching a whole file."""
-    return re.compile(regex.pattern, regex.flags | re.MULTILINE)
+    return regex_engine.compile(regex.pattern, regex.flags | regex_engine.MULTILINE)
 
 
-def _match_text(text: str, regex: re.Pattern[str], limit: int, shown: str) -> list[GrepMatch]:
-    """Matching lines of a whole file, found by one pass of the multi-line pattern; each
-    candidate line is confirmed on its own (a match may not span lines)."""
+def _match_text(
+    text: str, regex: regex_engine.Pattern[str], limit: int, shown: str
+) -> list[GrepMatch]:
+    """Matching lines of a whole file, found by one pass of the multi-line pattern. A hit
+    that spans lines, or a pattern that can look past its line, is confirmed on its line
+    alone (a match may not span lines)."""
     found: list[GrepMatch] = []
     number, counted = 1, 0
-    position = 0
-    finder = _multiline(regex)
-    while len(found) < limit:
-        hit = finder.search(text, position)
-        if hit is None:
-            break
+    reported = -1  # where the last reported line ends
+    confirm_all = "(?" in regex.pattern
+    hits = _multiline(regex).finditer(text, timeout=SEARCH_TIME_BUDGET, concurrent=True)
+    for hit in hits:
+        if hit.start() <= reported:
+            continue
         start = text.rfind("\n", 0, hit.start()) + 1
         end = text.find("\n", hit.start())
         end = len(text) if end < 0 else end
+        line = text[start:end].rstrip("\r")
+        if (confirm_all or hit.end() > end) and not _search(regex, line):
+            continue
         number += text.count("\n", counted, start)
         counted = start
-        line = text[start:end].rstrip("\r")
-        if regex.search(line):
-            found.append(GrepMatch(shown, number, line))
-        position = end + 1
-        if position > len(text):
+        found.append(GrepMatch(shown, number, line))
+        reported = end
+        if len(found) >= limit:
             break
     return found
 
 
 def _match_lines(
-    lines: Iterable[str], regex: re.Pattern[str], context: int, limit: int, shown: str
+    lines: Iterable[str], regex: regex_engine.Pattern[str], context: int, limit: int, shown: str
 ) -> list[GrepMatch]:
     found: list[GrepMatch] = []
     before: deque[str] = deque(maxlen=context)
@@ -226,7 +273,7 @@ def _match_lines(
         for match in pending:
             match.after.append(line)
         pending = [m for m in pending if len(m.after) < context]
-        if regex.search(line):
+        if _search(regex, line):
             if len(found) >= limit:
                 break
             match = GrepMatch(shown, number, line, list(before))

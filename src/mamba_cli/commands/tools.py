@@ -84,7 +84,7 @@ def parse_call(text: str) -> tuple[str, dict[str, str]]:
     if not match:
         raise ConfigError(f"CALL {text!r}: expected TOOL or TOOL(ARGUMENT)")
     tool, argument = match.group(1), match.group(2)
-    names = SUBJECT_ARGUMENTS.get(tool, ())
+    names = [name for name, _ in SUBJECT_ARGUMENTS.get(tool, ())]
     if argument is None or not names:
         return tool, {}
     values = [argument.strip()] if len(names) == 1 else [v.strip() for v in argument.split("->", 1)]
