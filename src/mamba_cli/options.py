@@ -70,11 +70,14 @@ def agent_from_flags(ctx: typer.Context) -> Any:
     of it), whether to save, the tools and their permission policy."""
     from mamba_agents.engine import Agent
     from mamba_agents.store import SessionStore
+    from mamba_agents.tools import scrub_own_environment
     from mamba_cli.commands._sessions_ref import pick_session
     from mamba_cli.settings import load_settings
 
     params = ctx.params
     settings = load_settings(ctx, agent_overrides(params))
+    # Keys stay in this process's memory, not in the environment block tools could read.
+    scrub_own_environment()
     store = SessionStore()
     session = pick_session(store, continue_latest=params["continue_"], ref=params["session"])
     save = not params["no_save"] and settings.session.save

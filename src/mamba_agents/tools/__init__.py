@@ -8,7 +8,7 @@ from mamba_agents.tools._from_settings import (
 )
 from mamba_agents.tools._function_tool import Tool, as_tool, tool_from_function
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError
-from mamba_agents.tools.bash import BashResult, run_bash, safe_environment
+from mamba_agents.tools.bash import BashResult, run_bash, safe_environment, scrub_own_environment
 from mamba_agents.tools.filesystem import (
     DirectoryListing,
     FileEntry,
@@ -62,6 +62,7 @@ __all__ = [
     "run_bash",
     "safe_environment",
     "sandbox_from_settings",
+    "scrub_own_environment",
     "suggest_rule",
     "tool_from_function",
     "tools_from_settings",

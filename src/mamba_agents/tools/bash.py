@@ -53,16 +53,18 @@ def scrub_own_environment() -> int:
         return 0
     if end - start != len(block):
         return 0
-    import ctypes
-
-    blanked = offset = 0
+    spans, offset = [], 0
     for entry in block.split(b"\0"):
         name, sep, value = entry.partition(b"=")
         if sep and value and is_secret_name(name.decode(errors="replace")):
-            ctypes.memset(start + offset + len(name) + 1, ord("*"), len(value))
-            blanked += 1
+            spans.append((start + offset + len(name) + 1, len(value)))
         offset += len(entry) + 1
-    return blanked
+    if spans:
+        import ctypes
+
+        for address, length in spans:
+            ctypes.memset(address, ord("*"), length)
+    return len(spans)
 
 
 class _CappedText:
