@@ -1,13 +1,33 @@
 """A scripted OpenAI-compatible chat-completions server on 127.0.0.1, for tests and benchmarks.
 
-Each request takes the next reply from the script; with the script empty it echoes the last
-user message. A reply is a dict:
+Each request takes the next reply from the script. With the script empty it echoes the last
+user message (`You said: ...`), except that a last user message whose first line is
+`CALL <tool> <json>` (e.g. `CALL read_file {"path": "x"}`) is answered with that tool call
+(the JSON text is sent as given, malformed or not; `{}` when left out), and once the tool
+results are back, with their text (`Tool said: ...`). So a prompt can make the model call any
+tool.
+
+A reply is a dict:
   {"text": "...", "chunks": 3}                 answer text, streamed in this many pieces
   {"tool_calls": [{"name": "f", "arguments": {...}}]}   tool calls (arguments split across chunks)
-  {"usage": {...}} / {"usage": None}           override or omit the usage object
+  {"argument_chunks": 1000}                    stream each call's arguments in this many pieces
+                                               (default 2)
+  {"usage": {...}} / {"usage": None}           override or omit the usage object; any value is
+                                               sent as given, malformed ones included
+                                               ({"usage": {"prompt_tokens": "12"}}, a list, ...)
   {"status": 429, "retry_after": "0"}          an HTTP error (any status; body is an error object)
+  {"status": 401, "echo_auth": True}           an error whose message echoes the request's
+                                               Authorization header (`... Bearer sk-...`)
+  {"body": "<html>...", "content_type": "text/html", "status": 502}
+                                               this body as it is (status 200 when not given)
+  {"redirect": "http://elsewhere/v1/chat/completions", "status": 301}
+                                               a redirect (status 302 when not given)
   {"delay": 1.5}                               wait before answering
   {"chunk_delay": 0.3}                         wait between streamed chunks
+  {"trickle": 2.0}                             stream the whole event stream one byte at a time,
+                                               waiting this many seconds before each byte
+  {"endless": 0.05}                            a stream that never ends: one "." text chunk every
+                                               this many seconds until the client hangs up
   {"drop": True}                               stream one chunk, then close without finishing
   {"drop": True, "text": ""}                   close the stream before any chunk
   {"invalid_json": True}                       send a malformed stream chunk
@@ -34,6 +54,34 @@ def _usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
     }
 
 
+def _text_of(content: Any) -> str:
+    return content if isinstance(content, str) else json.dumps(content)
+
+
+def _unscripted_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
+    """The reply when the script is empty: echo, or the `CALL <tool> <json>` protocol."""
+    last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
+    text = _text_of(last.get("content"))
+    first_line = text.partition("\n")[0]
+    if not first_line.startswith("CALL "):
+        return {"text": f"You said: {text}"}
+    results = []
+    for message in reversed(messages):
+        if message.get("role") != "tool":
+            break
+        results.insert(0, _text_of(message.get("content")))
+    if results:
+        return {"text": "Tool said: " + "\n".join(results)}
+    _, name, arguments = (first_line + " ").split(" ", 2)
+    return {"tool_calls": [{"name": name, "arguments": arguments.strip() or "{}"}]}
+
+
+def _pieces(text: str, count: int) -> list[str]:
+    """`text` cut into at most `count` consecutive pieces (at least one, maybe empty)."""
+    size = max(1, -(-len(text) // max(1, count)))
+    return [text[start : start + size] for start in range(0, len(text), size)] or [""]
+
+
 class _QuietServer(ThreadingHTTPServer):
     def handle_error(self, request: Any, client_address: Any) -> None:
         """Clients that hang up (timeouts, interrupts) are expected here."""
@@ -47,9 +95,12 @@ class ScriptedModelServer:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
+        self._closed = threading.Event()
         self._httpd = _QuietServer(("127.0.0.1", 0), self._handler())
         self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
 
     @property
     def base_url(self) -> str:
@@ -64,6 +115,7 @@ class ScriptedModelServer:
         return self
 
     def __exit__(self, *exc: Any) -> None:
+        self._closed.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 
@@ -73,9 +125,7 @@ class ScriptedModelServer:
             self.headers.append(headers)
             if self.script:
                 return self.script.pop(0)
-        last = next((m for m in reversed(body.get("messages", [])) if m["role"] == "user"), {})
-        content = last.get("content")
-        return {"text": f"You said: {content if isinstance(content, str) else json.dumps(content)}"}
+        return _unscripted_reply(body.get("messages", []))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -92,7 +142,16 @@ class ScriptedModelServer:
                 reply = server._next_reply(body, {k.lower(): v for k, v in self.headers.items()})
                 if reply.get("delay"):
                     time.sleep(reply["delay"])
-                if reply.get("status"):
+                if "redirect" in reply:
+                    self._send(
+                        reply.get("status", 302), b"", "text/plain", {"location": reply["redirect"]}
+                    )
+                elif "body" in reply:
+                    payload = reply["body"].encode()
+                    self._send(
+                        reply.get("status", 200), payload, reply.get("content_type", "text/plain")
+                    )
+                elif reply.get("status"):
                     self._error(reply)
                 elif body.get("stream"):
                     self._stream(body, reply)
@@ -117,6 +176,8 @@ class ScriptedModelServer:
             def _error(self, reply: dict[str, Any]) -> None:
                 extra = {"retry-after": str(reply["retry_after"])} if "retry_after" in reply else {}
                 message = reply.get("message", f"injected HTTP {reply['status']}")
+                if reply.get("echo_auth"):
+                    message = f"Incorrect API key provided: {self.headers.get('authorization')}"
                 payload = json.dumps({"error": {"message": message, "type": "test"}}).encode()
                 self._send(reply["status"], payload, "application/json", extra)
 
@@ -170,58 +231,64 @@ class ScriptedModelServer:
                 self.send_header("content-type", "text/event-stream")
                 self.send_header("connection", "close")
                 self.end_headers()
+                self.trickle = reply.get("trickle")
+                if reply.get("endless"):
+                    self._endless(reply["endless"])
+                    return
                 text = reply.get("text", "")
                 if reply.get("drop") and not text:
                     self.close_connection = True
                     return
-                pieces = max(1, int(reply.get("chunks", 3)))
-                size = max(1, -(-len(text) // pieces))
-                for start in range(0, len(text), size):
-                    if start and reply.get("chunk_delay"):
+                for number, piece in enumerate(_pieces(text, int(reply.get("chunks", 3)))):
+                    if not piece:
+                        break
+                    if number and reply.get("chunk_delay"):
                         time.sleep(reply["chunk_delay"])
-                    self._event(
-                        {
-                            "choices": [
-                                {"index": 0, "delta": {"content": text[start : start + size]}}
-                            ]
-                        }
-                    )
+                    self._event({"choices": [{"index": 0, "delta": {"content": piece}}]})
                     if reply.get("drop"):
                         self.close_connection = True
                         return
                 if reply.get("invalid_json"):
-                    self.wfile.write(b"data: {not json\n\n")
-                    self.wfile.flush()
+                    self._write(b"data: {not json\n\n")
                 for index, call in enumerate(self._tool_calls(reply)):
-                    arguments = call["function"]["arguments"]
-                    half = len(arguments) // 2
+                    pieces = _pieces(call["function"]["arguments"], reply.get("argument_chunks", 2))
                     first = {
                         "index": index,
                         "id": call["id"],
                         "type": "function",
-                        "function": {
-                            "name": call["function"]["name"],
-                            "arguments": arguments[:half],
-                        },
+                        "function": {"name": call["function"]["name"], "arguments": pieces[0]},
                     }
-                    for delta in (
-                        first,
-                        {"index": index, "function": {"arguments": arguments[half:]}},
-                    ):
+                    rest = [{"index": index, "function": {"arguments": p}} for p in pieces[1:]]
+                    for delta in (first, *rest):
                         self._event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}}]})
                 finish = "tool_calls" if reply.get("tool_calls") else "stop"
                 self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 usage = self._usage(body, reply)
                 if usage is not None and (body.get("stream_options") or {}).get("include_usage"):
                     self._event({"choices": [], "usage": usage})
-                self.wfile.write(b"data: [DONE]\n\n")
-                self.wfile.flush()
+                self._write(b"data: [DONE]\n\n")
+
+            def _endless(self, every: float) -> None:
+                while not server._closed.is_set():
+                    self._event({"choices": [{"index": 0, "delta": {"content": "."}}]})
+                    time.sleep(every)
 
             def _event(self, chunk: dict[str, Any]) -> None:
                 chunk.setdefault("id", "chatcmpl-test")
                 chunk.setdefault("object", "chat.completion.chunk")
-                self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                self.wfile.flush()
+                self._write(f"data: {json.dumps(chunk)}\n\n".encode())
+
+            def _write(self, data: bytes) -> None:
+                """Send `data` at once, or byte by byte when the reply trickles."""
+                if not self.trickle:
+                    self.wfile.write(data)
+                    self.wfile.flush()
+                    return
+                for byte in data:
+                    if server._closed.wait(self.trickle):
+                        return
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
 
         return Handler
 

@@ -7,25 +7,34 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from collections.abc import AsyncIterator
 from typing import Any
 
 from mamba_agents.backends._base import (
+    MAX_TOOL_ARGUMENTS,
     Completion,
+    Deadline,
     ModelRequest,
     StreamAssembler,
     TextChunk,
     completion_from_response,
+    describe_body,
     error_for_status,
     parse_retry_after,
+    redacted,
+    timeout_error,
 )
-from mamba_agents.errors import ModelBackendError, ModelTimeoutError
+from mamba_agents.errors import ModelBackendError
 
 
 def import_litellm() -> Any:
-    """Import litellm offline-safe and quiet: local price map, nothing on stdout."""
+    """Import litellm offline-safe and quiet: local price map, nothing on stdout, and no
+    pydantic warnings on stderr about malformed provider fields."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
     import litellm
+
+    warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
 
     litellm.suppress_debug_info = True
     litellm.set_verbose = False
@@ -35,7 +44,12 @@ def import_litellm() -> Any:
 
 
 class LiteLLMBackend:
-    """Any LiteLLM provider (`anthropic/...`, `gemini/...`, `bedrock/...`, ...)."""
+    """Any LiteLLM provider (`anthropic/...`, `gemini/...`, `bedrock/...`, ...).
+
+    `timeout` is LiteLLM's own (connecting and each wait for data); `total_timeout`, when
+    given, bounds a whole request, streamed answer included. A tool call's arguments are kept
+    up to `max_tool_arguments` characters.
+    """
 
     transport = "litellm"
 
@@ -46,14 +60,18 @@ class LiteLLMBackend:
         api_base: str | None = None,
         api_key: str | None = None,
         timeout: float = 120.0,
+        total_timeout: float | None = None,
         stream: bool = True,
         key_variable: str | None = None,
+        max_tool_arguments: int = MAX_TOOL_ARGUMENTS,
     ):
         self.model = model
         self.display_model = model
         self.api_base = api_base
         self.stream = stream
         self.timeout = timeout
+        self.total_timeout = total_timeout
+        self.max_tool_arguments = max_tool_arguments
         self.key_variable = key_variable
         self._api_key = api_key
 
@@ -80,14 +98,24 @@ class LiteLLMBackend:
         return kwargs
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
+        try:
+            async for item in self._exchange(request, Deadline(self.total_timeout)):
+                yield item
+        except ModelBackendError as exc:
+            raise redacted(exc, (self._api_key,)) from None
+
+    async def _exchange(
+        self, request: ModelRequest, deadline: Deadline
+    ) -> AsyncIterator[TextChunk | Completion]:
         litellm = import_litellm()
         try:
-            response = await litellm.acompletion(**self._kwargs(request))
+            response = await deadline.wait(litellm.acompletion(**self._kwargs(request)))
             if not self.stream:
-                yield completion_from_response(response.model_dump())
+                yield completion_from_response(response.model_dump(), self.max_tool_arguments)
                 return
-            assembler = StreamAssembler()
-            async for chunk in response:
+            self._check_stream(response)
+            assembler = StreamAssembler(self.max_tool_arguments)
+            while (chunk := await deadline.wait(anext(response, None))) is not None:
                 text = assembler.feed(chunk.model_dump(exclude_none=True))
                 if text:
                     yield TextChunk(text)
@@ -95,12 +123,23 @@ class LiteLLMBackend:
         except ModelBackendError:
             raise
         except Exception as exc:
-            raise self._translate(exc) from None
+            raise self._translate(exc, deadline) from None
 
-    def _translate(self, exc: Exception) -> ModelBackendError:
+    def _check_stream(self, response: Any) -> None:
+        """Refuse an HTML page where a stream was expected (LiteLLM would make it an empty
+        answer)."""
+        headers = (getattr(response, "_hidden_params", None) or {}).get("additional_headers")
+        content_type = (headers or {}).get("llm_provider-content-type", "")
+        if content_type.partition(";")[0].strip().lower() == "text/html":
+            raise ModelBackendError(
+                f"{self.model}: expected an event stream, got {content_type}; "
+                "check the endpoint (--base-url)"
+            )
+
+    def _translate(self, exc: Exception, deadline: Deadline) -> ModelBackendError:
         name = type(exc).__name__
-        if "Timeout" in name:
-            return ModelTimeoutError(f"{self.model}: request timed out ({name})")
+        if _timed_out(exc):
+            return timeout_error(self.model, deadline, f"{self.model}: request timed out ({name})")
         status = getattr(exc, "status_code", None)
         message = str(getattr(exc, "message", None) or exc)
         if isinstance(status, int) and status >= 400:
@@ -116,7 +155,23 @@ class LiteLLMBackend:
                 retry_after=retry_after,
             )
         retryable = name in ("APIConnectionError", "InternalServerError", "ServiceUnavailableError")
-        return ModelBackendError(f"{self.model}: {name}: {message[:300]}", retryable=retryable)
+        return ModelBackendError(
+            f"{self.model}: {name}: {describe_body(message)}", retryable=retryable
+        )
 
     async def aclose(self) -> None:
         return None
+
+
+def _timed_out(exc: BaseException) -> bool:
+    """Whether `exc`, or an exception it wraps, is a timeout (LiteLLM wraps them in others)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, TimeoutError) or "Timeout" in type(current).__name__:
+            return True
+        current = (
+            getattr(current, "original_exception", None) or current.__cause__ or current.__context__
+        )
+    return False

@@ -10,24 +10,36 @@ from typing import Any
 import httpx
 
 from mamba_agents.backends._base import (
+    MAX_TOOL_ARGUMENTS,
     Completion,
+    Deadline,
     ModelRequest,
     StreamAssembler,
     TextChunk,
     completion_from_response,
     error_for_status,
+    one_line,
     parse_retry_after,
+    redacted,
+    timeout_error,
+    unexpected_content,
 )
 from mamba_agents.backends._routing import LOCAL_BASE_URLS, OPENAI_BASE_URL
-from mamba_agents.errors import ModelBackendError, ModelTimeoutError
+from mamba_agents.errors import ModelBackendError
 
 log = logging.getLogger("mamba_agents.backends")
+
+_EVENT_STREAM = "text/event-stream"
+_ERROR_BODY_LIMIT = 65_536
 
 
 class OpenAICompatibleBackend:
     """A chat-completions endpoint (OpenAI, Ollama, vLLM, LM Studio, llama.cpp, proxies).
 
     `model` is the name sent on the wire; `api_key` is sent as a Bearer token when given.
+    `timeout` bounds connecting and each wait for data (so also the gap between two pieces
+    of a stream); `total_timeout`, when given, bounds a whole request, streamed answer
+    included. A tool call's arguments are kept up to `max_tool_arguments` characters.
     """
 
     transport = "native"
@@ -39,15 +51,20 @@ class OpenAICompatibleBackend:
         api_key: str | None = None,
         *,
         timeout: float = 120.0,
+        total_timeout: float | None = None,
         stream: bool = True,
         display_model: str | None = None,
         key_variable: str | None = None,
+        max_tool_arguments: int = MAX_TOOL_ARGUMENTS,
     ):
         self.model = model
         self.display_model = display_model or model
         self.base_url = base_url.rstrip("/")
         self.stream = stream
         self.key_variable = key_variable
+        self.total_timeout = total_timeout
+        self.max_tool_arguments = max_tool_arguments
+        self._secrets = (api_key,)
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(
             headers=headers,
@@ -69,23 +86,35 @@ class OpenAICompatibleBackend:
         return payload
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
+        try:
+            async for item in self._exchange(request, Deadline(self.total_timeout)):
+                yield item
+        except ModelBackendError as exc:
+            raise redacted(exc, self._secrets) from None
+
+    async def _exchange(
+        self, request: ModelRequest, deadline: Deadline
+    ) -> AsyncIterator[TextChunk | Completion]:
         url = f"{self.base_url}/chat/completions"
         log.debug("POST %s model=%s messages=%d", url, self.model, len(request.messages))
         try:
-            async with self._client.stream("POST", url, json=self._payload(request)) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise self._status_error(response)
+            http_request = self._client.build_request("POST", url, json=self._payload(request))
+            response = await deadline.wait(self._client.send(http_request, stream=True))
+            try:
+                await self._check(response, deadline)
                 if self.stream:
-                    async for item in self._read_stream(response):
+                    async for item in self._read_stream(response, deadline):
                         yield item
                 else:
-                    await response.aread()
-                    yield completion_from_response(_json_body(response))
-        except httpx.TimeoutException as exc:
-            raise ModelTimeoutError(
-                f"{self.display_model}: request to {url} timed out ({type(exc).__name__})"
-            ) from None
+                    await deadline.wait(response.aread())
+                    yield completion_from_response(
+                        self._json_body(response), self.max_tool_arguments
+                    )
+            finally:
+                await response.aclose()
+        except (TimeoutError, httpx.TimeoutException) as exc:
+            message = f"{self.display_model}: request to {url} timed out ({type(exc).__name__})"
+            raise timeout_error(self.display_model, deadline, message) from None
         except httpx.ConnectError as exc:
             raise ModelBackendError(self._connect_hint(exc)) from None
         except httpx.TransportError as exc:
@@ -95,24 +124,45 @@ class OpenAICompatibleBackend:
                 retryable=True,
             ) from None
 
-    async def _read_stream(self, response: httpx.Response) -> AsyncIterator[TextChunk | Completion]:
-        assembler = StreamAssembler()
+    async def _check(self, response: httpx.Response, deadline: Deadline) -> None:
+        """Raise when the response is not an answer: a redirect, an error status, or
+        something other than the event stream asked for."""
+        status = response.status_code
+        if 300 <= status < 400:
+            location = response.headers.get("location") or "an unknown address"
+            raise ModelBackendError(
+                f"{self.display_model}: HTTP {status} from {self.base_url}: redirected to "
+                f"{location}; set --base-url to the final address",
+                status_code=status,
+            )
+        if status >= 400:
+            raise self._status_error(response, await deadline.wait(_head(response)))
+        content_type = response.headers.get("content-type", "")
+        media = content_type.partition(";")[0].strip().lower()
+        if self.stream and media and media != _EVENT_STREAM:
+            raise self._unexpected(
+                response, "an event stream", await deadline.wait(_head(response))
+            )
+
+    def _unexpected(self, response: httpx.Response, expected: str, body: str) -> ModelBackendError:
+        content_type = response.headers.get("content-type", "no content type")
+        text = unexpected_content(response.status_code, content_type, expected, _parsed(body))
+        return ModelBackendError(f"{self.display_model}: {text}", status_code=response.status_code)
+
+    async def _read_stream(
+        self, response: httpx.Response, deadline: Deadline
+    ) -> AsyncIterator[TextChunk | Completion]:
+        assembler = StreamAssembler(self.max_tool_arguments)
         done = False
-        async for line in response.aiter_lines():
+        lines = response.aiter_lines()
+        while (line := await deadline.wait(anext(lines, None))) is not None:
             if not line.startswith("data:"):
                 continue
             data = line[5:].strip()
             if data == "[DONE]":
                 done = True
                 break
-            try:
-                chunk = json.loads(data)
-            except ValueError:
-                raise ModelBackendError(
-                    f"{self.display_model}: invalid JSON in the response stream: {data[:120]!r}",
-                    retryable=True,
-                ) from None
-            text = assembler.feed(chunk)
+            text = assembler.feed(self._chunk(data))
             if text:
                 yield TextChunk(text)
         if not done and assembler.finish_reason is None:
@@ -122,14 +172,37 @@ class OpenAICompatibleBackend:
             )
         yield assembler.completion()
 
-    def _status_error(self, response: httpx.Response) -> ModelBackendError:
+    def _chunk(self, data: str) -> dict[str, Any]:
         try:
-            body: Any = response.json()
+            chunk = json.loads(data)
         except ValueError:
-            body = response.text
+            chunk = None
+        if not isinstance(chunk, dict):
+            raise ModelBackendError(
+                f"{self.display_model}: invalid JSON in the response stream: "
+                f"{one_line(data, 120)!r}",
+                retryable=True,
+            )
+        return chunk
+
+    def _json_body(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        if isinstance(body, dict):
+            return body
+        if "json" not in response.headers.get("content-type", "json"):
+            raise self._unexpected(response, "a JSON response", response.text[:_ERROR_BODY_LIMIT])
+        raise ModelBackendError(
+            f"{self.display_model}: invalid JSON in the response: {one_line(response.text, 120)!r}",
+            retryable=True,
+        )
+
+    def _status_error(self, response: httpx.Response, text: str) -> ModelBackendError:
         return error_for_status(
             response.status_code,
-            body,
+            _parsed(text),
             model=self.display_model,
             key_variable=self.key_variable,
             retry_after=parse_retry_after(response.headers.get("retry-after")),
@@ -151,16 +224,24 @@ class OpenAICompatibleBackend:
         await self._client.aclose()
 
 
-def _json_body(response: httpx.Response) -> dict[str, Any]:
+def _parsed(text: str) -> Any:
+    """A body as JSON when it is JSON, else as text."""
     try:
-        body = response.json()
+        return json.loads(text)
     except ValueError:
-        raise ModelBackendError(
-            f"invalid JSON in response: {response.text[:120]!r}", retryable=True
-        ) from None
-    if not isinstance(body, dict):
-        raise ModelBackendError("response body is not a JSON object", retryable=True)
-    return body
+        return text
+
+
+async def _head(response: httpx.Response) -> str:
+    """The start of a body that is not the answer (an error page), read up to a limit."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        size += len(chunk)
+        if size >= _ERROR_BODY_LIMIT:
+            break
+    return b"".join(chunks)[:_ERROR_BODY_LIMIT].decode(response.encoding or "utf-8", "replace")
 
 
 def create_ollama_backend(
