@@ -281,3 +281,86 @@ def test_piped_stdin_reads_one_prompt_per_line(home, server):
     assert any(line.startswith("session ") and "2 requests" not in line for line in lines)
     assert "\x1b[" not in proc.stdout
     assert " in · " in proc.stderr  # status lines go to stderr
+
+
+def test_escape_sequences_from_the_model_and_tools_are_shown_not_obeyed(chat, server, home):
+    from test_terminal_safety import FILE_TEXT, HOSTILE, assert_terminal_untouched, hostile_turn
+
+    (home / "work" / "data.txt").write_text(FILE_TEXT)
+    hostile_turn(server)
+    term = chat()
+    term.enter("go")
+    term.wait_for(r"I\s*M-\^\]0;c1titleM-\^\\ bold")
+    term.wait_for(r"⏺ evil\^\[\]0;name\^G")
+    term.wait_for(r"read_file x\^\[\]0;arg\^G\.txt")
+    term.wait_for(r"⎿ \^\[\]0;fromfile\^Gfirst line \(\+1 lines\)")
+    term.wait_for(r" in · ")
+    term.enter("/tool")
+    term.wait_for(r"unknown tool")
+    term.enter("/history")
+    term.wait_for(r"1\. ")
+    assert_terminal_untouched(term.raw, term.screen)
+    assert "\x1b[1m" in term.raw.decode()  # our own styling still works
+    term.enter("/copy")
+    term.wait_for("copied")
+    copied = (home / "data" / "last-answer.md").read_bytes().decode()
+    assert copied == HOSTILE  # /copy writes the answer itself, not its shown form
+
+
+def slow_answer(server, count: int = 1) -> None:
+    for _ in range(count):
+        server.add({"text": " ".join(f"w{i}" for i in range(40)), "chunks": 20, "chunk_delay": 0.3})
+
+
+def test_quick_ctrl_c_presses_during_a_stream_never_close_the_chat(chat, server):
+    slow_answer(server, 3)
+    term = chat()
+    for round_ in range(3):
+        term.enter(f"count {round_}")
+        term.wait_for(rf"count {round_}\n(.*\n)*w0 w1 ")
+        for _ in range(3):  # three presses a few milliseconds apart
+            term.ctrl("c")
+            term.pump(0.005)
+        term.wait_for(rf"(\(interrupted\)[\s\S]*){{{round_ + 1}}}")
+        assert term.child.isalive()
+    term.enter("still here?")
+    term.wait_for("You said: still here?")
+    assert len(server.requests) == 4
+
+
+def test_ctrl_c_at_the_permission_prompt_stops_the_whole_turn(chat, server, home):
+    server.add(
+        {
+            "tool_calls": [
+                {"id": "w1", "name": "write_file", "arguments": {"path": "a.txt", "content": "x"}},
+                {"id": "w2", "name": "write_file", "arguments": {"path": "b.txt", "content": "x"}},
+            ]
+        }
+    )
+    term = chat()
+    term.enter("write two files")
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.ctrl("c")
+    term.wait_for(r"\(interrupted\)")
+    term.wait_for(r" in · ")
+    assert term.text().count("wants to run") == 1
+    assert len(server.requests) == 1  # the model was not asked to go on
+    assert not (home / "work" / "a.txt").exists() and not (home / "work" / "b.txt").exists()
+    [data] = saved(home)
+    calls = {c["id"] for m in data["messages"] for c in m.get("tool_calls") or []}
+    results = {m["tool_call_id"] for m in data["messages"] if m["role"] == "tool"}
+    assert calls == results == {"w1", "w2"}
+    assert data["states"][-1]["status"] == "interrupted"
+    term.enter("next")
+    term.wait_for("You said: next")
+
+
+def test_ctrl_d_during_an_answer_leaves_after_it(chat, server, home):
+    server.add({"text": "alpha beta gamma delta", "chunks": 4, "chunk_delay": 0.3})
+    term = chat()
+    term.enter("slowly")
+    term.wait_for("alpha")
+    term.ctrl("d")
+    assert term.wait_exit() == 0
+    [data] = saved(home)
+    assert data["messages"][-1]["content"] == "alpha beta gamma delta"

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
-from typing import Any
+from typing import Any, TextIO
 
 _state = {"color": True, "quiet": False, "verbose": False}
 
@@ -22,35 +23,94 @@ def color_on(stream: Any) -> bool:
     return bool(_state["color"]) and "NO_COLOR" not in os.environ and stream.isatty()
 
 
+# C0 controls but tab and newline, DEL, C1 controls; a CR LF pair is a newline.
+_CONTROL = re.compile(r"\r\n|[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# What JSON leaves raw that a terminal would obey: DEL and the C1 controls.
+_JSON_RAW_CONTROL = re.compile(r"[\x7f-\x9f]")
+
+
+def _caret(code: int) -> str:
+    return "^?" if code == 0x7F else "^" + chr(code + 0x40)
+
+
+def _visible(match: re.Match[str]) -> str:
+    char = match.group()
+    if char == "\r\n":
+        return "\n"
+    code = ord(char)
+    return "M-" + _caret(code - 0x80) if code >= 0x80 else _caret(code)
+
+
+def terminal_safe(text: str) -> str:
+    """Text from a model, a tool or a file, made safe to show on a terminal: every control
+    character but newline and tab is shown as `cat -v` shows it (ESC as ^[, BEL as ^G, a
+    lone CR as ^M, DEL as ^?, the C1 CSI U+009B as M-^[) instead of being obeyed."""
+    return _CONTROL.sub(_visible, text)
+
+
+class TerminalText:
+    """`terminal_safe` for text that arrives in pieces: a CR that ends one piece waits for
+    the next, so a CR LF split between two pieces is still a newline."""
+
+    def __init__(self) -> None:
+        self._held = ""
+
+    def feed(self, piece: str) -> str:
+        """The next piece, made safe."""
+        text = self._held + piece
+        self._held = "\r" if text.endswith("\r") else ""
+        return terminal_safe(text[:-1] if self._held else text)
+
+    def flush(self) -> str:
+        """Whatever is held back, made safe (at the end of the text)."""
+        held, self._held = self._held, ""
+        return terminal_safe(held)
+
+
+def write_data(text: str, stream: TextIO | None = None) -> None:
+    """Data (answers, conversations) on stdout: byte-exact when piped, made safe for a
+    terminal."""
+    stream = stream or sys.stdout
+    stream.write(terminal_safe(text) if stream.isatty() else text)
+    stream.flush()
+
+
 def _paint(text: str, code: str, stream: Any) -> str:
     return f"\033[{code}m{text}\033[0m" if color_on(stream) else text
 
 
 def error_line(message: str) -> None:
     """One line on stderr: `mamba: message`."""
-    print(_paint(f"mamba: {message}", "31", sys.stderr), file=sys.stderr, flush=True)
+    print(_paint(f"mamba: {terminal_safe(message)}", "31", sys.stderr), file=sys.stderr, flush=True)
 
 
 def warn(message: str) -> None:
     """A warning on stderr (shown even with --quiet)."""
-    print(_paint(f"mamba: warning: {message}", "33", sys.stderr), file=sys.stderr, flush=True)
+    line = f"mamba: warning: {terminal_safe(message)}"
+    print(_paint(line, "33", sys.stderr), file=sys.stderr, flush=True)
 
 
 def progress(message: str) -> None:
     """A dim progress line on stderr, hidden by --quiet."""
     if not _state["quiet"]:
-        print(_paint(message, "2", sys.stderr), file=sys.stderr, flush=True)
+        print(_paint(terminal_safe(message), "2", sys.stderr), file=sys.stderr, flush=True)
+
+
+def _json_text(data: Any, indent: int | None) -> str:
+    """JSON with every control character escaped (json leaves DEL and C1 raw)."""
+    text = json.dumps(data, ensure_ascii=False, indent=indent)
+    return _JSON_RAW_CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def print_json(data: Any) -> None:
     """One JSON document on stdout."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+    sys.stdout.write(_json_text(data, 2) + "\n")
     sys.stdout.flush()
 
 
 def print_json_line(data: Any) -> None:
     """One compact JSON object per line on stdout (stream-json)."""
-    sys.stdout.write(json.dumps(data, ensure_ascii=False) + "\n")
+    sys.stdout.write(_json_text(data, None) + "\n")
     sys.stdout.flush()
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,11 @@ class PipedInput:
         line = await asyncio.to_thread(sys.stdin.readline)
         return line.rstrip("\n") if line else None
 
-    async def ask(self, question: str, choices: str) -> str:
+    async def ask(self, question: str, choices: str) -> str | None:
         return "n"
+
+    def keys_between_prompts(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext()
 
 
 class TerminalInput:
@@ -56,20 +60,42 @@ class TerminalInput:
     async def read(self) -> str | None:
         """The next prompt; None at end of input (Ctrl-D). Ctrl-C raises KeyboardInterrupt."""
         try:
-            return await self.session.prompt_async("› ")
+            return await self.session.prompt_async("› ", handle_sigint=False)
         except EOFError:
             return None
 
-    async def ask(self, question: str, choices: str) -> str:
-        """A one-letter answer among `choices` (the first is the default on Enter)."""
+    @contextlib.contextmanager
+    def keys_between_prompts(self) -> Iterator[None]:
+        """While the chat runs, keys typed between prompts (during an answer) wait for the
+        next prompt: they are not echoed into the answer and a Ctrl-D stays a key (in the
+        terminal's line mode it would be lost); Ctrl-C still signals. Each prompt switches
+        to raw mode and back to this."""
+        import termios
+
+        fd = sys.stdin.fileno()
+        saved = termios.tcgetattr(fd)
+        held = termios.tcgetattr(fd)
+        held[3] &= ~(termios.ICANON | termios.ECHO)
+        held[6][termios.VMIN], held[6][termios.VTIME] = 1, 0
+        termios.tcsetattr(fd, termios.TCSANOW, held)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(fd, termios.TCSANOW, saved)
+
+    async def ask(self, question: str, choices: str) -> str | None:
+        """A one-letter answer among `choices` (the first is the default on Enter); None
+        when Ctrl-C stops the question."""
         from prompt_toolkit import PromptSession
 
         asker: Any = PromptSession()
         while True:
             try:
-                answer = (await asker.prompt_async(question)).strip().lower()
-            except (EOFError, KeyboardInterrupt):
+                answer = (await asker.prompt_async(question, handle_sigint=False)).strip().lower()
+            except EOFError:
                 return "n"
+            except KeyboardInterrupt:
+                return None
             if not answer:
                 return choices[0]
             if answer[0] in choices:

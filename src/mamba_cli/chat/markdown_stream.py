@@ -3,7 +3,8 @@
 Each completed line is styled once and printed; only the line still arriving is live: its raw
 text is echoed as tokens come and replaced by the styled line when it completes. Fenced code
 is highlighted line by line with pygments' lexers. The terminal's scrollback stays intact
-because nothing above the current line is ever redrawn.
+because nothing above the current line is ever redrawn. On a terminal, control characters in
+the answer are shown, never obeyed (`mamba_cli.output.terminal_safe`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 import unicodedata
 from typing import TextIO
+
+from mamba_cli.output import TerminalText
 
 RESET = "\033[0m"
 STYLES = {
@@ -143,6 +146,7 @@ class MarkdownStream:
         self.out = out
         self.width = max(width, 20)
         self.color = color
+        self.terminal = TerminalText() if out.isatty() else None
         self.partial = ""
         self._echoed = 0  # columns of raw partial text on screen
         self._in_code = False
@@ -151,6 +155,9 @@ class MarkdownStream:
     # -- streaming ---------------------------------------------------------------------------
     def feed(self, text: str) -> None:
         """Take the next piece of the answer."""
+        self._take(self.terminal.feed(text) if self.terminal else text)
+
+    def _take(self, text: str) -> None:
         if not self.color:
             # Plain output is the text itself: nothing to restyle, nothing to redraw.
             self.out.write(text)
@@ -169,6 +176,8 @@ class MarkdownStream:
 
     def finish(self) -> None:
         """The answer is complete: style the last line."""
+        if self.terminal:
+            self._take(self.terminal.flush())
         self._erase_echo()
         if self.partial:
             self.out.write((self.render_line(self.partial) if self.color else "") + "\n")

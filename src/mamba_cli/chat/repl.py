@@ -12,6 +12,7 @@ from typing import Any, TextIO
 
 from mamba_cli.chat import status
 from mamba_cli.chat.markdown_stream import MarkdownStream
+from mamba_cli.output import terminal_safe
 
 DIM, RED, GREEN, YELLOW, BOLD, RESET = (
     "\033[2m",
@@ -75,7 +76,7 @@ class Spinner:
         self._task: asyncio.Task[None] | None = None
 
     def start(self, label: str) -> None:
-        self.label = label
+        self.label = terminal_safe(label)
         if self.enabled and self._task is None:
             self._task = asyncio.ensure_future(self._spin())
 
@@ -109,6 +110,8 @@ class ChatApp:
         self.last_answer = ""
         self.spinner = Spinner(self.out, self.color)
         self._running: set[str] = set()
+        self._asking = False  # a permission question is on screen
+        self._held: list[Any] = []  # tool lines that arrived while asking
         from mamba_cli.chat.commands import SlashCommands
 
         self.commands = SlashCommands(self)
@@ -118,8 +121,11 @@ class ChatApp:
         return f"{style}{text}{RESET}" if self.color else text
 
     def say(self, text: str = "", style: str = "") -> None:
-        """A line of the conversation (answers, command output)."""
+        """A line of the conversation (answers, command output); on a terminal, control
+        characters in it are shown, never obeyed."""
         self.spinner.stop()
+        if self.out.isatty():
+            text = terminal_safe(text)
         self.out.write((self.paint(text, style) if style else text) + "\n")
         self.out.flush()
 
@@ -138,7 +144,20 @@ class ChatApp:
 
     # -- the loop ----------------------------------------------------------------------------
     async def run(self) -> None:
-        """Read prompts until /exit or end of input."""
+        """Read prompts until /exit or end of input. On a terminal, Ctrl-C (SIGINT) stops
+        the running turn and never ends the chat, however often or quickly it comes."""
+        loop = asyncio.get_running_loop()
+        if self.reader.interactive:
+            loop.add_signal_handler(signal.SIGINT, lambda: self.agent.interrupt())
+        try:
+            with self.reader.keys_between_prompts():
+                await self._read_loop()
+        finally:
+            if self.reader.interactive:
+                loop.remove_signal_handler(signal.SIGINT)
+        self.goodbye()
+
+    async def _read_loop(self) -> None:
         while True:
             try:
                 text = await self.reader.read()
@@ -155,7 +174,6 @@ class ChatApp:
                     break
                 continue
             await self.turn(text)
-        self.goodbye()
 
     def show_recent(self) -> None:
         from mamba_cli.chat.commands import render_recent
@@ -182,10 +200,6 @@ class ChatApp:
         )
 
         stream = MarkdownStream(self.out, self.width(), color=self.color)
-        loop = asyncio.get_running_loop()
-        interruptible = self.reader.interactive
-        if interruptible:
-            loop.add_signal_handler(signal.SIGINT, self.agent.interrupt)
         result = None
         try:
             async for event in self.agent.run_stream(prompt):
@@ -208,8 +222,6 @@ class ChatApp:
                 elif isinstance(event, RunResult):
                     result = event
         finally:
-            if interruptible:
-                loop.remove_signal_handler(signal.SIGINT)
             self.spinner.stop()
         assert result is not None
         if result.status == "interrupted":
@@ -224,6 +236,9 @@ class ChatApp:
         return result
 
     def _tool_started(self, event: Any) -> None:
+        if self._asking:  # printing now would draw over the question
+            self._held.append(event)
+            return
         self.last_tool = ToolCallRecord(event.name, event.arguments)
         self._running.add(event.call_id)
         label = f"{event.name} {one_line(main_argument(event.arguments), 60)}"
@@ -244,7 +259,7 @@ class ChatApp:
 
     # -- permissions -------------------------------------------------------------------------
     async def approve(self, call: Any, tool: Any, decision: Any) -> bool:
-        """Ask a person: allow once, always (saves a rule), or deny."""
+        """Ask a person: allow once, always (saves a rule), or deny; Ctrl-C stops the turn."""
         from mamba_agents.config import save_rule
         from mamba_agents.tools import describe_rule, suggest_rule
 
@@ -257,7 +272,11 @@ class ChatApp:
             f"{tool.name} wants to run: {one_line(main_argument(call.arguments), 100)}", YELLOW
         )
         self.say(f"  [y] allow once   [a] always: {rule} ({describe_rule(rule)})   [n] deny")
-        answer = await self.reader.ask("allow? [y/a/N] ", "nya")
+        answer = await self._ask("allow? [y/a/N] ", "nya")
+        if answer is None:  # Ctrl-C: stop the whole turn, not only this call
+            self.say("  interrupted", DIM)
+            self.agent.interrupt()
+            await asyncio.sleep(0)  # the turn's task is cancelled here
         if answer == "a":
             self.agent.gate.policy.add("allow", rule)
             with contextlib.suppress(OSError):
@@ -269,3 +288,14 @@ class ChatApp:
         else:
             self.spinner.start(f"{tool.name} {one_line(main_argument(call.arguments), 60)}")
         return allowed
+
+    async def _ask(self, question: str, choices: str) -> str | None:
+        """Ask a question; tool lines arriving meanwhile are shown after it."""
+        self._asking = True
+        try:
+            return await self.reader.ask(question, choices)
+        finally:
+            self._asking = False
+            held, self._held = self._held, []
+            for event in held:
+                self._tool_started(event)

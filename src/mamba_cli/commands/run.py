@@ -113,6 +113,7 @@ class Renderer:
         self.agent = agent
         self.saved = saved
         self.tty = sys.stdout.isatty()
+        self.shown = output.TerminalText()  # the answer as streamed to a terminal
         self.streamed = False
         self.exit_code = 0
 
@@ -143,7 +144,7 @@ class Renderer:
         if self.format == "stream-json":
             output.print_json_line(event.to_dict())
         if isinstance(event, TextDelta) and self.format == "text" and self.tty:
-            sys.stdout.write(event.text)
+            sys.stdout.write(self.shown.feed(event.text))
             sys.stdout.flush()
             self.streamed = True
         elif isinstance(event, ToolCallStarted):
@@ -178,7 +179,7 @@ class Renderer:
         if self.format == "text":
             if self.tty:
                 if self.streamed:
-                    sys.stdout.write("\n")
+                    sys.stdout.write(self.shown.flush() + "\n")
             elif result.output:
                 sys.stdout.write(result.output.rstrip("\n") + "\n")
             sys.stdout.flush()

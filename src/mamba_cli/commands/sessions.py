@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -76,9 +75,9 @@ def list_sessions(
         return
     for row in rows:
         cost = f"${row['cost_usd']:.4f}" + ("*" if row["cost_source"] == "unpriced" else "")
-        print(
+        output.write_data(
             f"{row['id'][:8]}  {_local_time(row['updated_at'])}  {row['model'] or '-':<24}  "
-            f"{row['messages']:>4} msgs  {cost:>10}  {output.shorten(row['title'], 50)}"
+            f"{row['messages']:>4} msgs  {cost:>10}  {output.shorten(row['title'], 50)}\n"
         )
 
 
@@ -95,7 +94,7 @@ def show(
         data["messages"] = [m.to_record() for m in found.session.context(found.state_id)]
         output.print_json(data)
         return
-    sys.stdout.write(render_markdown(found.session, found.state_id))
+    output.write_data(render_markdown(found.session, found.state_id))
 
 
 def render_markdown(session: Any, state_id: str | None = None) -> str:
@@ -149,7 +148,7 @@ def export(
         found.session.to_json() if fmt == "json" else render_markdown(found.session, found.state_id)
     )
     if out is None:
-        sys.stdout.write(text)
+        output.write_data(text)
     else:
         out.write_text(text, encoding="utf-8")
         output.progress(f"wrote {out}")
