@@ -134,6 +134,7 @@ def test_bash_timeout_from_config_leaves_no_process(mamba, server, work):
 
 def test_permission_rules_from_config(mamba, server, home, work):
     (work / "config.toml").write_text('[permissions]\nallow = ["write_file(docs/**)"]\n')
+    assert mamba("trust").code == 0
     server.add(
         tool_call("write_file", path="docs/a.md", content="A"),
         {"text": "1"},

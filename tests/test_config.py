@@ -48,7 +48,7 @@ def test_precedence_of_every_layer(home):
 def test_project_env_beats_home_mamba_env(home):
     write(home / "mamba.env", "MAMBA_AGENT__MAX_TURNS=7\nMAMBA_RETRY__RETRY_LEVEL=1\n")
     write(home / "work" / ".env", "MAMBA_AGENT__MAX_TURNS=9\n")
-    settings = AgentSettings()
+    settings = AgentSettings(trust_project=True)
     assert settings.agent.max_turns == 9
     assert settings.retry.retry_level == 1
     assert settings.source_of("agent.max_turns") == str(home / "work" / ".env")
@@ -73,7 +73,7 @@ def test_cli_config_flag_and_missing_file(home, tmp_path):
     ("text", "message"),
     [
         ('[model_backend]\nmodle = "x"\n', "model_backend.modle"),
-        ('[modelbackend]\nmodel = "x"\n', "unknown key 'modelbackend'"),
+        ('[agent]\n[modelbackend]\nmodel = "x"\n', "unknown key 'modelbackend'"),
         ("[model_backend\n", "TOML syntax error"),
         ('[agent]\nmax_turns = "lots"\n', "agent.max_turns: expected an integer"),
         ('[model_backend]\ntransport = "carrier-pigeon"\n', "must be one of auto, native, litellm"),
@@ -134,7 +134,7 @@ def test_provider_key_from_dotenv_file(home, server):
     from mamba_agents.backends import api_key_for, resolve_route
 
     write(home / "work" / ".env", "OPENAI_API_KEY=sk-from-dotenv-file\n")
-    settings = AgentSettings(environ={})
+    settings = AgentSettings(environ={}, trust_project=True)
     assert api_key_for(resolve_route("openai/gpt-4o"), settings) == "sk-from-dotenv-file"
     # Local providers get no key.
     assert api_key_for(resolve_route("ollama/llama3.2"), settings) is None
@@ -250,7 +250,9 @@ def test_permission_rules_accumulate_across_layers_with_their_sources(home):
         home / "work" / "config.toml",
         '[permissions]\nallow = ["write_file(src/**)"]\ndeny = ["delete_file"]\n',
     )
-    settings = AgentSettings(environ={"MAMBA_PERMISSIONS__ALLOW": '["run_bash(git *)"]'})
+    settings = AgentSettings(
+        environ={"MAMBA_PERMISSIONS__ALLOW": '["run_bash(git *)"]'}, trust_project=True
+    )
     assert settings.permissions.allow == ["read_file", "write_file(src/**)", "run_bash(git *)"]
     assert settings.item_source("permissions", "allow", "read_file") == str(user)
     assert settings.item_source("permissions", "allow", "write_file(src/**)") == str(project)

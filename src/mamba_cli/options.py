@@ -65,9 +65,10 @@ def agent_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def agent_from_flags(ctx: typer.Context) -> Any:
+def agent_from_flags(ctx: typer.Context, ask_trust: Any = None) -> Any:
     """The Agent a command's flags describe: settings, the session to continue (or a fork
-    of it), whether to save, the tools and their permission policy."""
+    of it), whether to save, the tools and their permission policy. `ask_trust` is asked
+    whether to trust the folder when its files want more than an untrusted folder gets."""
     from mamba_agents.engine import Agent
     from mamba_agents.store import SessionStore
     from mamba_agents.tools import scrub_own_environment
@@ -75,7 +76,7 @@ def agent_from_flags(ctx: typer.Context) -> Any:
     from mamba_cli.settings import load_settings
 
     params = ctx.params
-    settings = load_settings(ctx, agent_overrides(params))
+    settings = load_settings(ctx, agent_overrides(params), ask_trust)
     # Keys stay in this process's memory, not in the environment block tools could read.
     scrub_own_environment()
     store = SessionStore()

@@ -8,7 +8,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
-from mamba_agents.config._loader import build_section, coerce, config_layers
+from mamba_agents.config._loader import LoadedLayers, build_section, coerce, config_layers
 from mamba_agents.config._rules import RULES_FILE, save_rule
 from mamba_agents.config._schema import (
     SECTIONS,
@@ -23,10 +23,19 @@ from mamba_agents.config._schema import (
     ToolsConfig,
     is_secret_name,
 )
+from mamba_agents.config._trust import (
+    TRUST_FILE,
+    is_trusted,
+    restrict_layer,
+    trust_folder,
+    trusted_folders,
+    untrust_folder,
+)
 
 __all__ = [
     "MERGED_LISTS",
     "RULES_FILE",
+    "TRUST_FILE",
     "AgentDefaultsConfig",
     "AgentSettings",
     "LoggingConfig",
@@ -38,17 +47,33 @@ __all__ = [
     "SessionConfig",
     "ToolsConfig",
     "is_secret_name",
+    "is_trusted",
     "save_rule",
+    "trust_folder",
+    "trusted_folders",
+    "untrust_folder",
 ]
 
 # Settings whose lists from every layer are combined rather than replaced.
 MERGED_LISTS = {("permissions", "allow"), ("permissions", "ask"), ("permissions", "deny")}
 
 
+def _validate(source: str, layer: dict[str, dict[str, Any]]) -> None:
+    """Raise the ConfigError a layer's values would raise, naming `source`."""
+    for section, values in layer.items():
+        if section != "models":
+            build_section(section, values, {f"{section}.{key}": source for key in values})
+
+
 class AgentSettings:
     """All settings, from (highest first) explicit overrides, the environment, `./.env`,
     `~/mamba.env`, `./config.toml` or `config_file`, `$XDG_CONFIG_HOME/mamba/config.toml`,
     and the defaults.
+
+    `./config.toml` and `./.env` belong to the folder, not the user: unless the folder is
+    trusted (`trust_project`, default: whether `trust_folder` was called for it or a folder
+    above it) they may only restrict, and `untrusted` lists what they were not allowed to
+    set.
 
     `overrides` is `{section: {key: value}}` (the CLI's flags). `sources` maps
     `section.key` to where its value came from.
@@ -70,13 +95,27 @@ class AgentSettings:
         cwd: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         load: bool = True,
+        trust_project: bool | None = None,
     ):
         environ = os.environ if environ is None else environ
-        layers, self.provider_env = (
-            config_layers(config_file=config_file, cwd=Path(cwd or os.getcwd()), environ=environ)
+        folder = Path(cwd or os.getcwd())
+        self.project_trusted = is_trusted(folder) if trust_project is None else trust_project
+        loaded = (
+            config_layers(
+                config_file=config_file,
+                cwd=folder,
+                environ=environ,
+                trust_project=self.project_trusted,
+            )
             if load
-            else ([], dict(environ))
+            else LoadedLayers([], dict(environ), set(), [])
         )
+        layers, self.provider_env = loaded.layers, loaded.provider_env
+        # What an untrusted folder's files tried to set and were not allowed to:
+        # {file: [section.key or variable, ...]}.
+        self.untrusted: dict[str, list[str]] = {}
+        if loaded.withheld:
+            self.untrusted[str(folder / ".env")] = list(loaded.withheld)
         if overrides:
             layers.append(("command line", {s: dict(v) for s, v in overrides.items()}))
         raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
@@ -85,6 +124,11 @@ class AgentSettings:
         # Where each item of a merged list came from: {(section, key, item): source}.
         self.item_sources: dict[tuple[str, str, str], str] = {}
         for source, layer in layers:
+            if source in loaded.project and not self.project_trusted:
+                _validate(source, layer)
+                layer, ignored = restrict_layer(layer, raw, coerce, folder)
+                if ignored:
+                    self.untrusted.setdefault(source, []).extend(ignored)
             for section, values in layer.items():
                 if section == "models":
                     self.models.update(values)

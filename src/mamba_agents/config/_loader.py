@@ -8,7 +8,7 @@ import tomllib
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -189,19 +189,45 @@ def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) ->
     return cls(**values)
 
 
+@dataclass(frozen=True)
+class LoadedLayers:
+    """What `config_layers` read: the layers (lowest precedence first), the provider
+    variables, the sources that are the working folder's own files, and the provider
+    variables an untrusted `./.env` set but was not allowed to."""
+
+    layers: list[Layer]
+    provider_env: dict[str, str]
+    project: set[str]
+    withheld: list[str]
+
+
+def _is_mambas(path: Path) -> bool:
+    """Whether a TOML file has any mamba section (another tool's `config.toml` has none)."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        return True  # let toml_layer report it
+    return any(section in SECTIONS or section == "models" for section in data)
+
+
 def config_layers(
     *,
     config_file: str | os.PathLike[str] | None,
     cwd: Path,
     environ: Mapping[str, str],
-) -> tuple[list[Layer], dict[str, str]]:
-    """All file and environment layers, lowest precedence first, and the provider variables.
+    trust_project: bool = False,
+) -> LoadedLayers:
+    """All file and environment layers, lowest precedence first, the provider variables,
+    and which layers come from the working directory's own files.
 
     Precedence (highest first): environment, ./.env, ~/mamba.env, ./config.toml or the
-    `--config` file, $XDG_CONFIG_HOME/mamba/config.toml. The second value merges the
-    non-settings variables of the .env files under the environment (for provider keys).
+    `--config` file, $XDG_CONFIG_HOME/mamba/config.toml. The provider variables are the
+    environment's over the .env files' (an untrusted ./.env gives none).
     """
     layers: list[Layer] = []
+    project: set[str] = set()
+    withheld: list[str] = []
     for user_file in (config_home() / "config.toml", rules_path()):
         if user_file.is_file():
             layers.append((str(user_file), toml_layer(user_file)))
@@ -211,14 +237,22 @@ def config_layers(
         if not path.is_file():
             raise ConfigError(f"--config {config_file}: no such file")
         layers.append((str(path), toml_layer(path)))
-    elif (cwd / "config.toml").is_file():
+    elif (cwd / "config.toml").is_file() and _is_mambas(cwd / "config.toml"):
         layers.append((str(cwd / "config.toml"), toml_layer(cwd / "config.toml")))
+        project.add(str(cwd / "config.toml"))
     provider_env: dict[str, str] = {}
-    for path in (Path.home() / "mamba.env", cwd / ".env"):
-        if path.is_file():
-            values = parse_dotenv(path)
-            layers.append((str(path), env_layer(str(path), values)))
+    project_env = cwd / ".env"
+    for path in (Path.home() / "mamba.env", project_env):
+        if not path.is_file():
+            continue
+        values = parse_dotenv(path)
+        layers.append((str(path), env_layer(str(path), values)))
+        if path is project_env:
+            project.add(str(path))
+        if trust_project or path is not project_env:
             provider_env.update(values)
+        else:
+            withheld = [k for k in values if not k.startswith(ENV_PREFIX)]
     layers.append(("environment", env_layer("environment", environ)))
     provider_env.update(environ)
-    return layers, provider_env
+    return LoadedLayers(layers, provider_env, project, withheld)

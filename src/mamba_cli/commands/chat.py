@@ -14,6 +14,26 @@ def register(app: typer.Typer) -> None:
     app.command(name="chat")(chat)
 
 
+def ask_trust(untrusted: dict[str, list[str]]) -> bool:
+    """Ask once whether to trust the working folder, whose files want more than an
+    untrusted folder gets."""
+    import os
+
+    print("This folder's files set what only a trusted folder may set:", file=sys.stderr)
+    for source, keys in untrusted.items():
+        print(f"  {source}: {', '.join(keys)}", file=sys.stderr)
+    print(
+        "Trusting it lets them change where requests go, add allow rules and widen the sandbox.",
+        file=sys.stderr,
+    )
+    try:
+        answer = input(f"Trust {os.getcwd()}? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 def chat(
     ctx: typer.Context,
     model: opt.Model = None,
@@ -41,9 +61,9 @@ def chat(
     from mamba_cli.chat.repl import ChatApp
     from mamba_cli.chat.status import toolbar
 
-    agent = opt.agent_from_flags(ctx)
-    resumed = agent.session.states
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
+    agent = opt.agent_from_flags(ctx, ask_trust if interactive else None)
+    resumed = agent.session.states
     app = ChatApp(agent, PipedInput(), color=output.color_on(sys.stdout))
     if interactive:
         app.reader = TerminalInput(
