@@ -271,3 +271,54 @@ def test_saved_rules_stick_and_are_not_duplicated(home):
     assert settings.permissions.allow == ["run_bash(git status)"]
     assert settings.permissions.deny == ['run_bash(echo "quoted")']
     assert settings.item_source("permissions", "allow", "run_bash(git status)") == str(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[model_backend]\nrequest_timeout = -1\n", "request_timeout: must be above zero"),
+        ("[model_backend]\nrequest_timeout = 0\n", "request_timeout: must be above zero"),
+        ("[retry]\nmax_wait = 0\n", "retry.max_wait: must be above zero"),
+        ("[retry]\nmax_wait = -3\n", "retry.max_wait: must be above zero"),
+        ("[agent]\nmax_cost = 0\n", "agent.max_cost: must be above zero"),
+        ("[agent]\ntimeout = -5\n", "agent.timeout: must be above zero"),
+        ("[tools]\nbash_timeout = 0\n", "tools.bash_timeout: must be above zero"),
+        ("[agent]\nmax_turns = 1.5\n", "agent.max_turns: expected an integer"),
+        ('[models."gpt-4o"]\ninput_price = -1\n', "input_price: must not be negative"),
+        ('[models."x"]\ncontext_window = 0\n', "context_window: must be above zero"),
+    ],
+)
+def test_impossible_numbers_are_refused_naming_the_key(home, text, message):
+    path = write(home / "config" / "mamba" / "config.toml", text)
+    result = run_mamba("config", "show", home=home)
+    assert result.code == 2
+    assert result.stderr.count("\n") == 1
+    assert str(path) in result.stderr and message in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("flag", "message"),
+    [
+        (["--max-cost", "nan"], "agent.max_cost: expected a number"),
+        (["--max-cost", "inf"], "agent.max_cost: expected a number"),
+        (["--max-cost", "0"], "agent.max_cost: must be above zero"),
+        (["--timeout", "0"], "agent.timeout: must be above zero"),
+    ],
+)
+def test_impossible_flags_are_usage_errors(home, flag, message):
+    result = run_mamba("run", "hi", *flag, home=home)
+    assert result.code == 2
+    assert result.stderr.startswith("mamba: ") and message in result.stderr
+
+
+def test_unreadable_config_files_and_log_folders_are_usage_errors(home):
+    path = home / "config" / "mamba" / "config.toml"
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\xff\xfe[agent]\n")
+    result = run_mamba("config", "show", home=home)
+    assert result.code == 2 and f"{path}: not UTF-8 text" in result.stderr
+    path.write_text(f'[logging]\nfile = "{home}/missing/folder/mamba.log"\n')
+    result = run_mamba("run", "hi", "--no-save", home=home)
+    assert result.code == 2
+    assert "logging.file" in result.stderr and "missing/folder" in result.stderr
+    assert "internal error" not in result.stderr

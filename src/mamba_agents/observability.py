@@ -9,6 +9,7 @@ import sys
 from collections.abc import Iterable
 
 from mamba_agents.config import LoggingConfig
+from mamba_agents.errors import ConfigError
 
 __all__ = ["mask_values", "redact", "setup_logging"]
 
@@ -57,6 +58,13 @@ class _JsonFormatter(logging.Formatter):
         )
 
 
+def _file_handler(path: str) -> logging.Handler:
+    try:
+        return logging.FileHandler(path, encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"logging.file {path}: cannot open: {exc.strerror or exc}") from None
+
+
 def setup_logging(config: LoggingConfig | None = None, *, verbose: bool = False) -> logging.Logger:
     """Configure the `mamba_agents` logger: stderr (or `config.file`), text or JSON lines.
 
@@ -68,9 +76,7 @@ def setup_logging(config: LoggingConfig | None = None, *, verbose: bool = False)
         logger.removeHandler(handler)
         handler.close()
     handler: logging.Handler = (
-        logging.FileHandler(config.file, encoding="utf-8")
-        if config.file
-        else logging.StreamHandler(sys.stderr)
+        _file_handler(config.file) if config.file else logging.StreamHandler(sys.stderr)
     )
     if config.format == "json":
         handler.setFormatter(_JsonFormatter())

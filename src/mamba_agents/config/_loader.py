@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tomllib
 import types
@@ -13,7 +14,14 @@ from pathlib import Path
 from typing import Any
 
 from mamba_agents.config._rules import rules_path
-from mamba_agents.config._schema import CHOICES, RANGES, SECTIONS, ModelOverride, Secret
+from mamba_agents.config._schema import (
+    CHOICES,
+    POSITIVE,
+    RANGES,
+    SECTIONS,
+    ModelOverride,
+    Secret,
+)
 from mamba_agents.errors import ConfigError
 from mamba_agents.paths import config_home
 
@@ -31,6 +39,8 @@ def parse_dotenv(path: Path) -> dict[str, str]:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     for number, raw in enumerate(text.splitlines(), 1):
         line = raw.strip()
         if not line or line.startswith("#"):
@@ -72,6 +82,8 @@ def toml_layer(path: Path) -> dict[str, dict[str, Any]]:
             data = tomllib.load(handle)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
     layer: dict[str, dict[str, Any]] = {}
@@ -103,6 +115,11 @@ def _models_table(path: Path, table: Any) -> dict[str, Any]:
             if key not in known:
                 raise ConfigError(f"{where}: unknown key")
             values[key] = coerce(value, _hint(ModelOverride, key), where)
+            if key.endswith("_price") and values[key] is not None and values[key] < 0:
+                raise ConfigError(f"{where}: must not be negative; got {values[key]}")
+            sized = key in ("context_window", "max_output_tokens") and values[key] is not None
+            if sized and values[key] <= 0:
+                raise ConfigError(f"{where}: must be above zero; got {values[key]}")
         models[name] = ModelOverride(**values)
     return models
 
@@ -146,13 +163,14 @@ def coerce(value: Any, hint: Any, where: str) -> Any:
     if hint in (int, float):
         if isinstance(value, bool):
             raise ConfigError(f"{where}: expected a number, got {value!r}")
+        kind = "an integer" if hint is int else "a number"
         try:
-            number = hint(value)
+            number = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(
-                f"{where}: expected {'an integer' if hint is int else 'a number'}, got {value!r}"
-            ) from None
-        return number
+            raise ConfigError(f"{where}: expected {kind}, got {value!r}") from None
+        if not math.isfinite(number) or (hint is int and not number.is_integer()):
+            raise ConfigError(f"{where}: expected {kind}, got {value!r}")
+        return hint(number)
     if hint is str:
         if not isinstance(value, str):
             raise ConfigError(f"{where}: expected a string, got {value!r}")
@@ -185,6 +203,8 @@ def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) ->
         bounds = RANGES.get((section, key))
         if bounds and value is not None and not bounds[0] <= value <= bounds[1]:
             raise ConfigError(f"{where}: must be between {bounds[0]} and {bounds[1]}; got {value}")
+        if (section, key) in POSITIVE and value is not None and value <= 0:
+            raise ConfigError(f"{where}: must be above zero; got {value}")
         values[key] = value
     return cls(**values)
 

@@ -182,10 +182,26 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("logging", "format"): ("text", "json"),
 }
 
+# Settings that must be above zero: timeouts, waits, budgets, sizes.
+POSITIVE: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("model_backend", "request_timeout"),
+        ("model_backend", "max_tokens"),
+        ("model_backend", "default_context_window"),
+        ("agent", "max_cost"),
+        ("agent", "timeout"),
+        ("agent", "tool_timeout"),
+        ("retry", "base_wait"),
+        ("retry", "max_wait"),
+        ("tools", "bash_timeout"),
+    }
+)
+
 RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("retry", "retry_level"): (1, 3),
     ("agent", "max_turns"): (1, 10_000),
     ("tools", "max_file_size"): (1, 10**12),
     ("tools", "output_limit"): (100, 10**9),
     ("retry", "max_retries"): (0, 20),
+    ("model_backend", "temperature"): (0, 2),
 }
