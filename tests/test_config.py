@@ -322,3 +322,14 @@ def test_unreadable_config_files_and_log_folders_are_usage_errors(home):
     assert result.code == 2
     assert "logging.file" in result.stderr and "missing/folder" in result.stderr
     assert "internal error" not in result.stderr
+
+
+def test_total_timeout_setting_bounds_a_stream_that_never_ends(mamba, server, home):
+    server.add({"endless": 0.05})
+    result = mamba(
+        "run",
+        "hi",
+        env={"MAMBA_MODEL_BACKEND__TOTAL_TIMEOUT": "1", "MAMBA_RETRY__MAX_RETRIES": "0"},
+    )
+    assert result.code == 1
+    assert "total limit of 1 s" in result.stderr

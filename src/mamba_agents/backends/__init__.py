@@ -66,6 +66,7 @@ def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
             route.base_url or "",
             key,
             timeout=cfg.request_timeout,
+            total_timeout=cfg.total_timeout,
             stream=cfg.stream,
             display_model=route.model,
             key_variable=route.key_variable,
@@ -77,6 +78,7 @@ def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
         api_base=route.base_url,
         api_key=key,
         timeout=cfg.request_timeout,
+        total_timeout=cfg.total_timeout,
         stream=cfg.stream,
         key_variable=route.key_variable,
     )

@@ -66,6 +66,7 @@ class ModelBackendConfig:
     api_key: Secret | None = None
     transport: str = "auto"
     request_timeout: float = 120.0
+    total_timeout: float | None = None
     stream: bool = True
     temperature: float | None = None
     max_tokens: int | None = None
@@ -186,6 +187,7 @@ CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
 POSITIVE: frozenset[tuple[str, str]] = frozenset(
     {
         ("model_backend", "request_timeout"),
+        ("model_backend", "total_timeout"),
         ("model_backend", "max_tokens"),
         ("model_backend", "default_context_window"),
         ("agent", "max_cost"),

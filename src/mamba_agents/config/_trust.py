@@ -40,6 +40,7 @@ _FREE = {
 # Limits an untrusted folder may only lower (None: no limit).
 _LOWER_ONLY = {
     ("model_backend", "request_timeout"),
+    ("model_backend", "total_timeout"),
     ("agent", "max_turns"),
     ("agent", "max_cost"),
     ("agent", "timeout"),
