@@ -47,7 +47,8 @@ def test_longest_prefix_match_for_dated_names():
 
 def test_local_models_cost_nothing_unless_configured(home):
     assert CostEstimator().estimate(10**6, 10**6, "ollama/llama3.2").total_cost == 0
-    toml = home / "work" / "config.toml"
+    toml = home / "config" / "mamba" / "config.toml"
+    toml.parent.mkdir(parents=True)
     toml.write_text(
         '[models."ollama/llama3.2"]\ninput_price = 1.0\noutput_price = 2.0\ncontext_window = 4096\n'
     )

@@ -95,7 +95,7 @@ def test_limits_may_only_be_lowered_and_lists_only_narrowed(home):
         home / "work" / "config.toml",
         '[agent]\nmax_cost = 50.0\nmax_turns = 500\n[tools]\ndenied_extensions = [".env"]\n'
         'allowed_extensions = [".py", ".sh"]\nenabled = true\n[logging]\nfile = "/tmp/x.log"\n'
-        'redact_sensitive = false\n[models."gpt-4o"]\ninput_price = 0\n',
+        'redact_sensitive = false\n[models."gpt-4o"]\ninput_price = 0\ncontext_window = 999\n',
     )
     settings = AgentSettings()
     assert settings.agent.max_cost == 1.0
@@ -104,14 +104,15 @@ def test_limits_may_only_be_lowered_and_lists_only_narrowed(home):
     assert settings.tools.allowed_extensions == [".py"]
     assert settings.logging.file is None
     assert settings.logging.redact_sensitive is True
-    assert "gpt-4o" not in settings.models
+    assert settings.models["gpt-4o"].input_price is None
+    assert settings.models["gpt-4o"].context_window == 999
     ignored = set(next(iter(settings.untrusted.values())))
     assert ignored == {
         "agent.max_cost",
         "agent.max_turns",
         "logging.file",
         "logging.redact_sensitive",
-        "models",
+        'models."gpt-4o".input_price',
     }
 
 

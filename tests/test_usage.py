@@ -147,9 +147,9 @@ def test_prices_cache_tokens_reported_unpriced_and_local(store, home):
     assert rows["openai/not-a-real-model"].unpriced_tokens == 500
     assert rows["openai/not-a-real-model"].cost_usd == 0
     assert rows["ollama/llama3.2"].cost_usd == 0 and rows["ollama/llama3.2"].unpriced_tokens == 0
-    (home / "work" / "config.toml").write_text(
-        '[models."ollama/llama3.2"]\ninput_price = 1.0\noutput_price = 2.0\n'
-    )
+    user_config = home / "config" / "mamba" / "config.toml"
+    user_config.parent.mkdir(parents=True, exist_ok=True)
+    user_config.write_text('[models."ollama/llama3.2"]\ninput_price = 1.0\noutput_price = 2.0\n')
     priced = build_report(store, AgentSettings(), by="model", now=NOW)
     local = next(r for r in priced.rows if r.key == "ollama/llama3.2").totals
     assert local.cost_estimated_usd == pytest.approx(5000 * 1e-6 + 5000 * 2e-6)
@@ -323,3 +323,16 @@ def test_models_info(home):
     assert "local model: free unless a price is configured" in local
     unknown = run_mamba("models", "info", "openai/nope-9", "--json", home=home).json()
     assert unknown["priced"] is False and unknown["source"] == "unknown"
+
+
+def test_titles_and_model_names_in_the_table_are_shown_not_obeyed(store):
+    from mamba_cli.usage_render import table
+
+    session = Session(cwd="/w", title="fix \x1b]0;pwned\x07 the \x9b2J bug")
+    add_request(session, "2026-11-21T10:00:00+00:00", model="openai/\x1b[31mred")
+    store.save(session)
+    for by in ("session", "model"):
+        text = table(report(store, by=by), width=160, breakdown=True)
+        assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
+    shown = table(report(store, by="session"), width=160)
+    assert "^[]0;pwned^G" in shown

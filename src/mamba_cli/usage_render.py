@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mamba_agents.usage import UsageReport, UsageRow, UsageTotals
+from mamba_cli.output import terminal_safe
 
 KEY_TITLES = {
     "day": "Date",
@@ -53,7 +54,7 @@ def _source(totals: UsageTotals) -> str:
 
 
 def _models(totals: UsageTotals) -> str:
-    names = sorted(totals.models)
+    names = sorted(terminal_safe(name) for name in totals.models)
     shown: list[str] = []
     for index, name in enumerate(names):
         rest = len(names) - index - 1
@@ -67,8 +68,8 @@ def _models(totals: UsageTotals) -> str:
 def _key_label(report: UsageReport, row: UsageRow) -> str:
     if report.by == "session":
         title = (row.title or "").strip()
-        return f"{row.key[:8]} {title[:30]}".rstrip()
-    return row.key
+        return terminal_safe(f"{row.key[:8]} {title[:30]}").rstrip()
+    return terminal_safe(row.key)
 
 
 def table(
@@ -107,7 +108,7 @@ def table(
         body.append(cells(_key_label(report, row), row.totals))
         if breakdown and report.by != "model":
             for name, part in sorted(row.breakdown.items(), key=lambda i: -i[1].cost_usd):
-                body.append(cells(f"  └ {name}", part, models=False))
+                body.append(cells(f"  └ {terminal_safe(name)}", part, models=False))
     total = cells("Total", report.totals)
     widths = [max(len(r[i]) for r in [header, *body, total]) for i in range(len(header))]
     left = {0, 1} if not compact and report.by != "model" else {0}

@@ -9,6 +9,7 @@ sandbox, write files (a log file), change prices, or turn off redaction.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import tempfile
 import tomllib
@@ -127,7 +128,7 @@ def restrict_layer(
     ignored: list[str] = []
     for section, values in layer.items():
         if section == "models":
-            ignored.append("models")
+            kept["models"] = {name: _without_prices(name, o, ignored) for name, o in values.items()}
             continue
         for key, value in values.items():
             allowed = _permitted(section, key, value, below.get(section, {}), coerce, cwd)
@@ -139,6 +140,14 @@ def restrict_layer(
 
 
 _REFUSED = object()
+_PRICES = ("input_price", "output_price", "cache_read_price", "cache_write_price")
+
+
+def _without_prices(name: str, override: Any, ignored: list[str]) -> Any:
+    """A `[models."name"]` entry without its prices (they decide what a budget allows)."""
+    priced = [p for p in _PRICES if getattr(override, p) is not None]
+    ignored += [f'models."{name}".{p}' for p in priced]
+    return dataclasses.replace(override, **dict.fromkeys(priced))
 
 
 def _permitted(
