@@ -10,12 +10,14 @@ import threading
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-
-import regex as regex_engine
+from typing import TYPE_CHECKING
 
 from mamba_agents.errors import ToolExecutionError
 from mamba_agents.tools._ignore import Entry, glob_regex, is_binary, walk
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError, join_display
+
+if TYPE_CHECKING:
+    import regex as regex_engine
 
 __all__ = ["GlobResult", "GrepMatch", "GrepResult", "glob_search", "grep_search"]
 
@@ -131,6 +133,8 @@ def grep_search(
     One search of one file may take `SEARCH_TIME_BUDGET` seconds; `cancel` (set by the
     runtime when the call is cancelled) stops the search between files.
     """
+    import regex as regex_engine  # only searches need it
+
     security = security if security is not None else FilesystemSecurity()
     root = security.resolve(path)
     try:
@@ -231,6 +235,8 @@ def _search(
 @functools.cache
 def _multiline(regex: regex_engine.Pattern[str]) -> regex_engine.Pattern[str]:
     """The same pattern with `^` and `$` at every line, for searching a whole file."""
+    import regex as regex_engine
+
     return regex_engine.compile(regex.pattern, regex.flags | regex_engine.MULTILINE)
 
 
