@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,6 +99,48 @@ def mamba(home: Path, server: ScriptedModelServer):
         return run_mamba(*args, home=home, **kwargs)
 
     return invoke
+
+
+def start_mamba(home: Path, *args: str) -> subprocess.Popen[str]:
+    """Start the installed `mamba` in the isolated home, in the background, text pipes."""
+    return subprocess.Popen(
+        [str(MAMBA), *args],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=mamba_env(home),
+        cwd=home / "work",
+    )
+
+
+def wait_for_request(server: ScriptedModelServer, timeout: float = 10) -> None:
+    """Wait until the scripted server has received a request."""
+    deadline = time.monotonic() + timeout
+    while not server.requests and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def add_turn(session: Any, text: str) -> None:
+    """Add a user message and a priced assistant answer to a session as one new state."""
+    from mamba_agents.messages import Message, Usage
+
+    session.add_state(
+        parent_id=session.head,
+        new_messages=[
+            Message.user(text),
+            Message(
+                role="assistant",
+                content=f"re: {text}",
+                model="openai/gpt-4o",
+                usage=Usage(10, 2),
+                cost_usd=0.001,
+                cost_source="estimated",
+            ),
+        ],
+        model="openai/gpt-4o",
+        system="sys",
+    )
 
 
 def session_files(home: Path) -> list[Path]:

@@ -7,11 +7,10 @@ import asyncio
 import json
 import logging
 import signal
-import subprocess
 import time
 
 import pytest
-from conftest import MAMBA, mamba_env
+from conftest import start_mamba, wait_for_request
 
 from mamba_agents import Agent, AgentSettings
 from mamba_agents.backends import (
@@ -117,18 +116,8 @@ def test_run_timeout_ends_a_stream_that_never_ends(mamba, server):
 
 def test_sigterm_ends_a_stream_that_never_ends(home, server):
     server.add({"endless": 0.02})
-    proc = subprocess.Popen(
-        [str(MAMBA), "run", "go on", "-m", "gpt-4o", "--base-url", server.base_url],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=mamba_env(home),
-        cwd=home / "work",
-    )
-    deadline = time.monotonic() + 10
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_mamba(home, "run", "go on", "-m", "gpt-4o", "--base-url", server.base_url)
+    wait_for_request(server)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130 and "Traceback" not in err

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import time
 
-from conftest import MAMBA, mamba_env, run_mamba, session_files
+from conftest import run_mamba, session_files, start_mamba, wait_for_request
 
 
 def test_answer_on_stdout_and_only_the_answer(mamba, home):
@@ -135,18 +134,8 @@ def test_timeout_exits_124_and_keeps_the_session_valid(mamba, server, home):
 
 def test_interrupt_exits_130_and_saves_a_valid_session(home, server):
     server.add({"text": "never", "delay": 5})
-    proc = subprocess.Popen(
-        [str(MAMBA), "run", "wait", "-m", "gpt-4o", "--base-url", server.base_url],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        env=mamba_env(home),
-        cwd=home / "work",
-    )
-    deadline = time.monotonic() + 10
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.05)
+    proc = start_mamba(home, "run", "wait", "-m", "gpt-4o", "--base-url", server.base_url)
+    wait_for_request(server)
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=10)
     assert proc.returncode == 130

@@ -17,37 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import run_mamba
+from conftest import add_turn, run_mamba
 
 from mamba_agents.config import AgentSettings
 from mamba_agents.errors import SessionError
-from mamba_agents.messages import Message, Usage
 from mamba_agents.store import Session, SessionStore, State
 from mamba_agents.usage import build_report
-
-
-def turn(session: Session, text: str) -> None:
-    session.add_state(
-        parent_id=session.head,
-        new_messages=[
-            Message.user(text),
-            Message(
-                role="assistant",
-                content=f"re: {text}",
-                model="openai/gpt-4o",
-                usage=Usage(10, 2),
-                cost_usd=0.001,
-                cost_source="estimated",
-            ),
-        ],
-        model="openai/gpt-4o",
-    )
 
 
 def saved(store: SessionStore, *texts: str) -> Session:
     session = Session()
     for text in texts:
-        turn(session, text)
+        add_turn(session, text)
     store.save(session)
     return session
 
@@ -56,8 +37,8 @@ def write_damaged(store: SessionStore, change: Callable[[dict[str, Any]], Any]) 
     """A session file, valid until `change` edits its document (in place or by returning a
     replacement), written as `<its uuid>.json`."""
     session = Session()
-    turn(session, "one")
-    turn(session, "two")
+    add_turn(session, "one")
+    add_turn(session, "two")
     data = json.loads(session.to_json())
     data = change(data) or data
     store.root.mkdir(parents=True, exist_ok=True)
@@ -118,7 +99,7 @@ def test_a_cycle_of_parents_marks_the_file_damaged(tmp_path, change):
 
 def test_walks_of_a_cyclic_session_in_memory_stop():
     session = Session()
-    turn(session, "one")
+    add_turn(session, "one")
     loop = State(id="s1", parent_id="s2", created_at="2026-01-01T00:00:00Z", kind="turn")
     back = State(id="s2", parent_id="s1", created_at="2026-01-01T00:00:00Z", kind="turn")
     session.states.update(s1=loop, s2=back)
@@ -270,7 +251,7 @@ def test_a_damaged_file_is_never_overwritten(tmp_path):
     path = write_damaged(store, DAMAGE["string cost_usd"])
     before = path.read_bytes()
     session = Session(id=path.stem)
-    turn(session, "overwrite?")
+    add_turn(session, "overwrite?")
     with pytest.raises(SessionError, match="damaged"):
         store.save(session)
     assert path.read_bytes() == before

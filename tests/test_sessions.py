@@ -8,35 +8,17 @@ import sys
 import textwrap
 
 import pytest
+from conftest import add_turn
 
 from mamba_agents.errors import SessionError
-from mamba_agents.messages import Message, Usage
+from mamba_agents.messages import Usage
 from mamba_agents.store import Session, SessionStore
-
-
-def turn(session: Session, text: str) -> None:
-    session.add_state(
-        parent_id=session.head,
-        new_messages=[
-            Message.user(text),
-            Message(
-                role="assistant",
-                content=f"re: {text}",
-                model="openai/gpt-4o",
-                usage=Usage(10, 2),
-                cost_usd=0.001,
-                cost_source="estimated",
-            ),
-        ],
-        model="openai/gpt-4o",
-        system="sys",
-    )
 
 
 def test_document_has_the_documented_fields(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "hello")
+    add_turn(session, "hello")
     data = json.loads(store.save(session).read_text())
     assert data["format"] == "mamba.session" and data["version"] == 1
     for key in (
@@ -76,7 +58,7 @@ def test_storage_grows_with_messages_not_turns_times_history(tmp_path):
     session = Session()
     sizes = []
     for i in range(200):
-        turn(session, f"message number {i}")
+        add_turn(session, f"message number {i}")
         if i in (49, 199):
             sizes.append(len(store.save(session).read_bytes()))
     per_turn_early, per_turn_late = sizes[0] / 50, sizes[1] / 200
@@ -88,14 +70,14 @@ def test_storage_grows_with_messages_not_turns_times_history(tmp_path):
 def test_context_follows_parents_and_resuming_old_state_forks(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "one")
+    add_turn(session, "one")
     first_state = session.head
-    turn(session, "two")
+    add_turn(session, "two")
     path = store.save(session)
     before = path.read_bytes()
     assert [m.text for m in session.context(first_state)] == ["one", "re: one"]
     fork = session.fork(first_state)
-    turn(fork, "branch")
+    add_turn(fork, "branch")
     store.save(fork)
     assert path.read_bytes() == before
     assert [m.text for m in store.load(fork.id).context()] == [
@@ -110,7 +92,7 @@ def test_context_follows_parents_and_resuming_old_state_forks(tmp_path):
 def test_roundtrip_keeps_everything(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "one")
+    add_turn(session, "one")
     store.save(session)
     loaded = store.load(session.id)
     assert loaded.to_json() == session.to_json()
@@ -122,7 +104,7 @@ def test_resolve_by_prefix_state_and_ambiguity(tmp_path):
     a = Session(id="aaaa1111-0000-4000-8000-000000000000")
     b = Session(id="aaaa2222-0000-4000-8000-000000000000")
     for s in (a, b):
-        turn(s, "x")
+        add_turn(s, "x")
         store.save(s)
     assert store.resolve("aaaa1").session.id == a.id
     with pytest.raises(SessionError, match="ambiguous"):
@@ -136,7 +118,7 @@ def test_resolve_by_prefix_state_and_ambiguity(tmp_path):
 def test_damaged_file_is_named_skipped_and_never_overwritten(tmp_path):
     store = SessionStore(tmp_path)
     good = Session()
-    turn(good, "fine")
+    add_turn(good, "fine")
     store.save(good)
     damaged = tmp_path / "damaged.json"
     damaged.write_text('{"format": "mamba.session", "version": 1, "messages": [')
@@ -147,7 +129,7 @@ def test_damaged_file_is_named_skipped_and_never_overwritten(tmp_path):
     assert any("damaged.json: damaged session file" in w for w in warnings)
     assert any("unsupported session format version 99" in w for w in warnings)
     victim = Session(id="damaged")
-    turn(victim, "overwrite?")
+    add_turn(victim, "overwrite?")
     with pytest.raises(SessionError):
         store.save(victim)
     assert damaged.read_text().endswith("[")
@@ -156,7 +138,7 @@ def test_damaged_file_is_named_skipped_and_never_overwritten(tmp_path):
 def test_write_is_atomic_no_temp_files_left(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "one")
+    add_turn(session, "one")
     store.save(session)
     assert sorted(p.name for p in tmp_path.iterdir() if not p.name.startswith(".")) == [
         f"{session.id}.json"
@@ -179,7 +161,7 @@ WRITER = textwrap.dedent("""
 def test_two_processes_writing_one_session_lose_nothing(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "start")
+    add_turn(session, "start")
     store.save(session)
     procs = [
         subprocess.Popen([sys.executable, "-c", WRITER, str(tmp_path), session.id, name])
@@ -199,11 +181,11 @@ def test_two_processes_writing_one_session_lose_nothing(tmp_path):
 def test_a_reformatted_file_still_loads_and_saves(tmp_path):
     store = SessionStore(tmp_path)
     session = Session()
-    turn(session, "one")
+    add_turn(session, "one")
     path = store.save(session)
     path.write_text(json.dumps(json.loads(path.read_text()), indent=4))
     loaded = SessionStore(tmp_path).load(session.id)
-    turn(loaded, "two")
+    add_turn(loaded, "two")
     SessionStore(tmp_path).save(loaded)
     again = SessionStore(tmp_path).load(session.id)
     assert [m.text for m in again.context()] == ["one", "re: one", "two", "re: two"]

@@ -115,18 +115,20 @@ def hostile_turn(server) -> None:
     )
 
 
-def test_run_on_a_terminal_shows_escapes_visibly(home, server):
-    (home / "work" / "data.txt").write_text(FILE_TEXT)
-    hostile_turn(server)
-    term = Terminal(
-        [str(MAMBA), "run", "go", "-m", "openai/gpt-4o", "--base-url", server.base_url],
-        mamba_env(home, TERM="xterm-256color"),
-        str(home / "work"),
-    )
+def on_terminal(home, *args: str) -> Terminal:
+    """Run `mamba` in a pseudo-terminal to the end (exit 0); the terminal shows what it wrote."""
+    term = Terminal([str(MAMBA), *args], mamba_env(home, TERM="xterm-256color"), str(home / "work"))
     try:
         assert term.wait_exit() == 0
     finally:
         term.close()
+    return term
+
+
+def test_run_on_a_terminal_shows_escapes_visibly(home, server):
+    (home / "work" / "data.txt").write_text(FILE_TEXT)
+    hostile_turn(server)
+    term = on_terminal(home, "run", "go", "-m", "openai/gpt-4o", "--base-url", server.base_url)
     assert_terminal_untouched(term.raw, term.screen)
     raw = term.raw.decode()
     assert SHOWN.replace("bold", "**bold**") in raw
@@ -158,14 +160,6 @@ def test_piped_run_keeps_stdout_exact_and_stderr_safe(home, server):
 
     session = run_mamba("sessions", "list", "--json", home=home).json()[0]["id"]
     assert HOSTILE.encode() in piped(home, "sessions", "show", session).stdout
-    term = Terminal(
-        [str(MAMBA), "sessions", "show", session],
-        mamba_env(home, TERM="xterm-256color"),
-        str(home / "work"),
-    )
-    try:
-        assert term.wait_exit() == 0
-    finally:
-        term.close()
+    term = on_terminal(home, "sessions", "show", session)
     assert_terminal_untouched(term.raw, term.screen)
     assert "^[]0;fromfile^Gfirst line" in term.raw.decode()

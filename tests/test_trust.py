@@ -166,31 +166,23 @@ def test_the_chat_asks_once_and_remembers(home, server, elsewhere):
     def start() -> Terminal:
         return Terminal([str(MAMBA), "chat"], env, str(home / "work"))
 
-    declined = start()
-    try:
-        declined.wait_for(r"Trust .*\? \[y/N\]")
-        declined.enter("n")
-        declined.wait_for("/help for commands")
-        declined.enter("hello")
-        declined.wait_for("You said: hello")
-        assert elsewhere.requests == []
-        declined.ctrl("d")
-        declined.wait_exit()
-    finally:
-        declined.close()
+    def chat_answering(answer: str, requests_elsewhere: int) -> None:
+        term = start()
+        try:
+            term.wait_for(r"Trust .*\? \[y/N\]")
+            term.enter(answer)
+            term.wait_for("/help for commands")
+            term.enter("hello")
+            term.wait_for("You said: hello")
+            assert len(elsewhere.requests) == requests_elsewhere
+            term.ctrl("d")
+            term.wait_exit()
+        finally:
+            term.close()
 
-    accepted = start()
-    try:
-        accepted.wait_for(r"Trust .*\? \[y/N\]")
-        accepted.enter("y")
-        accepted.wait_for("/help for commands")
-        accepted.enter("hello")
-        accepted.wait_for("You said: hello")
-        assert len(elsewhere.requests) == 1
-        accepted.ctrl("d")
-        accepted.wait_exit()
-    finally:
-        accepted.close()
+    chat_answering("n", requests_elsewhere=0)
+    assert not is_trusted(home / "work")
+    chat_answering("y", requests_elsewhere=1)
     assert is_trusted(home / "work")
 
     remembered = start()
