@@ -117,7 +117,7 @@ class FilesystemSecurity:
                 else "is"
             )
             raise SandboxError(f"sandbox: '{path}' {how} outside {self.base}")
-        self.check_extension(real, is_dir=real.is_dir() if follow_final else False)
+        self.check_extension(real, is_dir=None if follow_final else False)
         return real
 
     def inside(self, real: str | os.PathLike[str]) -> bool:
