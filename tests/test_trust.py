@@ -191,3 +191,24 @@ def test_the_chat_asks_once_and_remembers(home, server, elsewhere):
         assert "Trust" not in remembered.text()
     finally:
         remembered.close()
+
+
+def test_litellm_does_not_load_a_dotenv_file_behind_our_back(tmp_path):
+    """LiteLLM loads the first `.env` it finds into the process environment when imported
+    (from the working folder for `python -c`, else from the folders above its own); an
+    untrusted `.env` could then set OPENAI_BASE_URL or HTTPS_PROXY and send keys elsewhere."""
+    import subprocess
+    import sys
+
+    (tmp_path / ".env").write_text("HTTPS_PROXY=http://127.0.0.1:9\nMAMBA_TEST_MARKER=loaded\n")
+    code = (
+        "import os\n"
+        "from mamba_agents.backends._litellm import import_litellm\n"
+        "import_litellm()\n"
+        "print(os.environ.get('MAMBA_TEST_MARKER'), os.environ.get('HTTPS_PROXY'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["None", "None"]

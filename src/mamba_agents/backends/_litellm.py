@@ -30,8 +30,11 @@ from mamba_agents.errors import ModelBackendError
 
 def import_litellm() -> Any:
     """Import litellm offline-safe and quiet: local price map, nothing on stdout, and no
-    pydantic warnings on stderr about malformed provider fields."""
+    pydantic warnings on stderr about malformed provider fields. Not in its "DEV" mode,
+    which loads the first `.env` file it finds into the process environment: a folder's
+    `.env` must not send requests or keys elsewhere (OPENAI_BASE_URL, HTTPS_PROXY)."""
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    os.environ.setdefault("LITELLM_MODE", "PRODUCTION")
     import litellm
 
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
