@@ -363,3 +363,40 @@ def test_written_files_land_inside_and_parents_are_created(tmp_path):
     (tmp_path / "out").symlink_to(Path("/tmp"))
     with pytest.raises(SandboxError):
         write_file("out/x.txt", "no", security=security)
+
+
+# -- found by attacking the fixes ----------------------------------------------------------------
+@pytest.mark.parametrize("path", [" ~/../secret/data", "\t~/../secret/data"])
+def test_rules_read_a_path_exactly_as_the_tool_does(tmp_path, path):
+    (tmp_path / "secret").mkdir()
+    (tmp_path / "secret" / "data").write_text("TOPSECRET")
+    security = FilesystemSecurity(base_directory=tmp_path)
+    assert read_file(path, security=security) == "TOPSECRET"  # the tool reaches it...
+    policy = PermissionPolicy(deny=["read_file(secret/**)"], base=tmp_path)
+    assert decide(policy, "read_file", "read", path=path) == "deny"  # ...so the rule must too
+
+
+def test_a_symlink_followed_by_dotdot_is_resolved_as_the_file_system_does(tmp_path):
+    (tmp_path / "secret" / "sub").mkdir(parents=True)
+    (tmp_path / "src").mkdir()
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "l").symlink_to(tmp_path / "secret" / "sub")
+    (tmp_path / "src" / "up").symlink_to(tmp_path / "docs")
+    deny = PermissionPolicy(deny=["read_file(secret/**)"], base=tmp_path)
+    assert decide(deny, "read_file", "read", path="l/../data") == "deny"
+    allow = PermissionPolicy(allow=["write_file(src/**)"], base=tmp_path)
+    assert decide(allow, "write_file", path="src/up/../important.txt") == "ask"
+    assert decide(allow, "write_file", path="src/a/../b.txt") == "allow"
+
+
+def test_copy_and_move_into_a_folder_are_checked_on_the_file_they_write(tmp_path):
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "important.txt").write_text("x")
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "important.txt").write_text("x")
+    policy = PermissionPolicy(allow_all=True, deny=["*_file(important.txt)"], base=tmp_path)
+    for tool in ("copy_file", "move_file"):
+        assert decide(policy, tool, source="other/important.txt", destination=".") == "deny"
+    held = PermissionPolicy(allow_all=True, deny=["move_file(conf/important.txt)"], base=tmp_path)
+    assert decide(held, "move_file", source="conf", destination="trash") == "deny"
+    assert decide(held, "move_file", source="other", destination="trash") == "allow"

@@ -75,14 +75,15 @@ def test_an_untrusted_folder_may_restrict(home, server):
     write(
         home / "work" / "config.toml",
         '[permissions]\ndeny = ["read_file(secret.txt)"]\n'
-        '[agent]\nmax_turns = 2\n[tools]\nsandbox = "sub"\nbash_timeout = 5\n',
+        "[agent]\nmax_turns = 2\n[tools]\nbash_timeout = 5\n"
+        '[model_backend]\nmodel = "openai/gpt-4o-mini"\n',
     )
     settings = AgentSettings()
     assert settings.untrusted == {}
     assert settings.permissions.deny == ["read_file(secret.txt)"]
     assert settings.agent.max_turns == 2
-    assert settings.tools.sandbox == str((home / "work" / "sub").resolve())
     assert settings.tools.bash_timeout == 5
+    assert settings.model_backend.model == "openai/gpt-4o-mini"
 
 
 def test_limits_may_only_be_lowered_and_lists_only_narrowed(home):
@@ -212,3 +213,28 @@ def test_litellm_does_not_load_a_dotenv_file_behind_our_back(tmp_path):
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["None", "None"]
+
+
+def test_an_untrusted_folder_cannot_move_the_sandbox_under_your_deny_rules(home):
+    # Path rules are read inside the sandbox: a "smaller" sandbox would re-base them.
+    write(
+        home / "config" / "mamba" / "config.toml",
+        '[permissions]\ndeny = ["read_file(secrets/**)"]\n',
+    )
+    (home / "work" / "secrets").mkdir()
+    write(home / "work" / "config.toml", '[tools]\nsandbox = "secrets"\n')
+    settings = AgentSettings()
+    assert settings.tools.sandbox is None
+    assert "tools.sandbox" in next(iter(settings.untrusted.values()))
+
+
+def test_an_untrusted_folder_cannot_choose_which_providers_key_is_sent(home, server):
+    write(
+        home / "config" / "mamba" / "config.toml",
+        f'[model_backend]\nmodel = "vllm/local"\nbase_url = "{server.base_url}"\n',
+    )
+    write(home / "work" / "config.toml", '[model_backend]\nmodel = "openai/local"\n')
+    result = run_mamba("run", "hi", home=home, env={"OPENAI_API_KEY": "sk-should-stay-home-1"})
+    assert result.code == 0, result.stderr
+    assert "authorization" not in server.headers[0]
+    assert "model_backend.model" in result.stderr

@@ -2,9 +2,10 @@
 
 Settings found in the working directory (`./config.toml`, `./.env`) come with whatever
 folder the user happens to work in, a cloned repository for instance. Until the user
-trusts that folder they may only restrict: add deny and ask rules, shrink the sandbox,
-lower limits. They may not send requests or keys elsewhere, add allow rules, widen the
-sandbox, write files (a log file), change prices, or turn off redaction.
+trusts that folder they may only restrict: add deny and ask rules, lower limits. They may not
+send requests or keys elsewhere (nor choose which provider's key is sent), add allow rules,
+move the sandbox (path rules are read inside it), write files (a log file), change prices, or
+turn off redaction.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ TRUST_FILE = "trusted-folders.toml"
 
 # Settings an untrusted folder may set as it likes.
 _FREE = {
-    ("model_backend", "model"),
     ("model_backend", "temperature"),
     ("model_backend", "max_tokens"),
     ("model_backend", "stream"),
@@ -166,19 +166,23 @@ def _permitted(
     mine = coerce(value, hint, where)
     if pair in _FREE or mine == current:
         return value
+    if pair == ("model_backend", "model"):
+        # Another model of the same provider: the same key goes to the same place.
+        return value if _provider(mine) == _provider(current) else _REFUSED
     if pair in _ONLY_TO:
         return value if mine is _ONLY_TO[pair] else _REFUSED
     if pair in _LOWER_ONLY:
         lower = mine is not None and (current is None or mine <= current)
         return value if lower else _REFUSED
-    if pair == ("tools", "sandbox"):
-        base = Path(current).expanduser() if current else cwd
-        folder = Path(os.path.expanduser(mine))
-        folder = (folder if folder.is_absolute() else cwd / folder).resolve()
-        return str(folder) if folder.is_relative_to(base.resolve()) else _REFUSED
     if pair == ("tools", "denied_extensions"):
         return list(dict.fromkeys([*current, *mine]))
     if pair == ("tools", "allowed_extensions"):
         narrowed = [e for e in mine if e in current] if current else mine
         return narrowed if narrowed else _REFUSED
     return _REFUSED
+
+
+def _provider(model: str) -> str:
+    """The provider part of a model string (a bare name is an OpenAI model)."""
+    provider, slash, _ = model.partition("/")
+    return provider if slash else "openai"

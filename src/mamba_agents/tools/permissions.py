@@ -90,7 +90,12 @@ class Rule:
                 for form in command_forms(words)
             )
         pattern = _rule_path(self.pattern or "", base)
-        return any(_path_matches(pattern, form) for s in subjects for form in _path_forms(s, base))
+        forms = [f for s in _subject_paths(tool, subjects, base) for f in _path_forms(s, base)]
+        if any(_path_matches(pattern, form) for form in forms):
+            return True
+        if tool == "move_file" and os.path.isdir(os.path.join(base, subjects[0])):
+            return any(_may_hold(pattern, form) for form in _path_forms(subjects[0], base))
+        return False
 
     def covers_path(self, path: str, base: Path) -> bool:
         """Whether the rule's pattern covers a path (for a whole-tool rule: any path)."""
@@ -122,7 +127,8 @@ def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any], base: P
     if subjects is None:
         return []
     if tool not in _COMMAND_TOOLS:
-        forms = [form for s in subjects for form in _path_forms(s, base)]
+        paths = _subject_paths(tool, subjects, base)
+        forms = [form for s in paths for form in _path_forms(s, base)]
         for rule in mine:
             pattern = _rule_path(rule.pattern or "", base)
             if all(_path_matches(pattern, form) for form in forms):
@@ -159,15 +165,43 @@ def _rule_path(pattern: str, base: Path) -> str:
 
 
 def _path_forms(value: str, base: Path) -> list[str]:
-    """A path argument as rules see it: as written (with `..` folded) and with symlinks
-    followed, both relative to the sandbox base when inside it."""
-    joined = os.path.normpath(os.path.join(base, os.path.expanduser(value.strip())))
-    forms = [_shown(joined, base)]
+    """A path argument as rules see it, in every spelling the tool may act on: as written
+    with `..` folded, with symlinks followed (before `..`, as the file system does), and
+    with only its folders' symlinks followed; each relative to the sandbox base when
+    inside it. `~` is expanded as the tools expand it (only at the very start)."""
+    joined = os.path.join(base, os.path.expanduser(value))
+    forms = [_shown(os.path.normpath(joined), base)]
     with contextlib.suppress(OSError, ValueError):
-        real = _shown(os.path.realpath(joined), base)
-        if real not in forms:
-            forms.append(real)
+        folder, name = os.path.split(joined)
+        for spelling in (
+            os.path.realpath(joined),
+            os.path.join(os.path.realpath(folder), name) if name not in ("", ".", "..") else "",
+        ):
+            shown = _shown(spelling, base) if spelling else ""
+            if shown and shown not in forms:
+                forms.append(shown)
     return forms
+
+
+def _subject_paths(tool: str, subjects: list[str], base: Path) -> list[str]:
+    """Every path a file tool's call may write or read: for `copy_file` and `move_file`
+    into an existing folder, the file it creates there too."""
+    if tool in ("copy_file", "move_file") and len(subjects) == 2:
+        source, destination = subjects
+        target = os.path.join(base, os.path.expanduser(destination))
+        if os.path.isdir(target):
+            return [*subjects, os.path.join(destination, os.path.basename(source.rstrip("/")))]
+    return subjects
+
+
+def _may_hold(pattern: str, folder: str) -> bool:
+    """Whether a path pattern may match something inside `folder` (moving a folder moves
+    what it holds)."""
+    if folder == ".":
+        return True
+    literal = re.split(r"[*?\[]", pattern, maxsplit=1)[0]
+    inside = folder.rstrip("/") + "/"
+    return literal.startswith(inside) or (literal != pattern and inside.startswith(literal))
 
 
 def command_parts(command: str) -> tuple[list[str], bool]:
