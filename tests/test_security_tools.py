@@ -400,3 +400,41 @@ def test_copy_and_move_into_a_folder_are_checked_on_the_file_they_write(tmp_path
     held = PermissionPolicy(allow_all=True, deny=["move_file(conf/important.txt)"], base=tmp_path)
     assert decide(held, "move_file", source="conf", destination="trash") == "deny"
     assert decide(held, "move_file", source="other", destination="trash") == "allow"
+
+
+@pytest.mark.parametrize("encoding", ["cp037", "utf-16-le", "rot13", "no-such-codec"])
+def test_read_file_refuses_encodings_that_would_disguise_a_key(tmp_path, encoding):
+    (tmp_path / ".env").write_text("OPENAI_API_KEY=sk-test-0123456789abcdef\n")
+    security = FilesystemSecurity(base_directory=tmp_path)
+    with pytest.raises(ValueError, match="encoding"):
+        read_file(".env", encoding=encoding, security=security)
+    assert "sk-test" in read_file(".env", encoding="latin-1", security=security)
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "tty"])
+def test_a_hostile_gitignore_cannot_hang_or_flood_a_listing(tmp_path, kind):
+    (tmp_path / "a.txt").write_text("x")
+    gitignore = tmp_path / ".gitignore"
+    if kind == "fifo":
+        os.mkfifo(gitignore)
+    else:
+        gitignore.symlink_to("/dev/zero" if kind == "device" else "/dev/tty")
+    security = FilesystemSecurity(base_directory=tmp_path)
+    listed = finishes(list_directory, security=security)["value"]
+    assert "a.txt" in listed.to_text()
+
+
+def test_the_time_budget_covers_a_whole_file_with_context_lines(tmp_path):
+    (tmp_path / "a.txt").write_text("X\n" + ("a" * 31 + "\n") * 100)
+    security = FilesystemSecurity(base_directory=tmp_path)
+    started = time.monotonic()
+    outcome = finishes(grep_search, "X|(a|aa)+b", context_lines=1, security=security)
+    assert isinstance(outcome.get("error"), ToolExecutionError)
+    assert time.monotonic() - started < 8
+
+
+def test_grep_does_not_show_what_read_file_would_refuse_as_too_large(tmp_path):
+    (tmp_path / "big.txt").write_text("needle\n" * 100)
+    (tmp_path / "small.txt").write_text("needle\n")
+    security = FilesystemSecurity(base_directory=tmp_path, max_file_size=100)
+    assert [m.path for m in grep_search("needle", security=security).matches] == ["small.txt"]

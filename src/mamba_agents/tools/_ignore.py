@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,12 +96,28 @@ def _ignored(rel: str, is_dir: bool, scopes: list[tuple[str, list[_Rule]]]) -> b
     return verdict
 
 
+_GITIGNORE_LIMIT = 1_000_000  # bytes of a .gitignore file that are read
+
+
 def _gitignore_rules(folder: str) -> list[_Rule]:
+    """The rules of a folder's .gitignore: a regular file only (not a symlink, a named pipe
+    or a device a cloned repository could put there), its first megabyte."""
     try:
-        with open(os.path.join(folder, ".gitignore"), encoding="utf-8", errors="replace") as f:
-            return parse_gitignore(f.read())
+        fd = os.open(
+            os.path.join(folder, ".gitignore"),
+            os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY,
+        )
     except OSError:
         return []
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return []
+        data = os.read(fd, _GITIGNORE_LIMIT)
+    except OSError:
+        return []
+    finally:
+        os.close(fd)
+    return parse_gitignore(data.decode("utf-8", errors="replace"))
 
 
 @dataclass(frozen=True)

@@ -95,6 +95,7 @@ def read_file(
         path: File path, relative to the working directory.
         encoding: Text encoding.
     """
+    _check_encoding(encoding)
     security = _security(security)
     real = security.resolve(path)
     if real.is_dir():
@@ -104,6 +105,24 @@ def read_file(
         data = handle.read(security.max_file_size + 1)
     security.check_size(real, len(data))
     return data.decode(encoding, errors="replace")
+
+
+_ASCII = bytes(range(32, 127)).decode("ascii")
+
+
+def _check_encoding(encoding: str) -> None:
+    """Only encodings that read ASCII as ASCII (UTF-8, Latin-1, cp1252, ...): another one
+    (EBCDIC, UTF-16) would turn text such as a key into a disguised copy that masking
+    cannot recognise."""
+    try:
+        same = _ASCII.encode(encoding) == _ASCII.encode("ascii")
+    except (LookupError, UnicodeError, TypeError):
+        same = False
+    if not same:
+        raise ValueError(
+            f"encoding {encoding!r} is not supported: use one that reads ASCII as ASCII, "
+            "such as utf-8 or latin-1"
+        )
 
 
 def _check_new_size(security: FilesystemSecurity, size: int) -> None:

@@ -7,6 +7,7 @@ import functools
 import os
 import re
 import threading
+import time
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -200,6 +201,8 @@ def _grep_file(
         return None
     try:
         size = os.fstat(fd).st_size
+        if size > security.max_file_size:
+            return None  # what read_file would refuse, grep does not show either
         if size > _WHOLE_FILE_LIMIT:
             with os.fdopen(fd, "rb") as handle:
                 fd = -1
@@ -207,7 +210,7 @@ def _grep_file(
                     return None
                 handle.seek(0)
                 lines = (raw.decode("utf-8", errors="replace").rstrip("\r\n") for raw in handle)
-                return _match_lines(lines, regex, context, limit, shown)
+                return _match_lines(lines, regex, context, limit, shown, _Budget())
         data = os.read(fd, size + 1)
     except OSError:
         return None
@@ -218,18 +221,31 @@ def _grep_file(
         return None
     text = data.decode("utf-8", errors="replace")
     if context:
-        if not _search(_multiline(regex), text):
+        budget = _Budget()
+        if not budget.search(_multiline(regex), text):
             return []
-        return _match_lines(text.splitlines(), regex, context, limit, shown)
-    return _match_text(text, regex, limit, shown)
+        return _match_lines(text.splitlines(), regex, context, limit, shown, budget)
+    return _match_text(text, regex, limit, shown, _Budget())
 
 
-def _search(
-    regex: regex_engine.Pattern[str], text: str, position: int = 0
-) -> regex_engine.Match[str] | None:
-    """One search within the time budget (TimeoutError past it); other threads run
-    meanwhile."""
-    return regex.search(text, position, timeout=SEARCH_TIME_BUDGET, concurrent=True)
+class _Budget:
+    """The time one file's search may take (`SEARCH_TIME_BUDGET`), over all its steps."""
+
+    def __init__(self) -> None:
+        self.deadline = time.monotonic() + SEARCH_TIME_BUDGET
+
+    def left(self) -> float:
+        """Seconds left; TimeoutError when none are."""
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise TimeoutError
+        return left
+
+    def search(
+        self, regex: regex_engine.Pattern[str], text: str, position: int = 0
+    ) -> regex_engine.Match[str] | None:
+        """One search within what is left (other threads run meanwhile)."""
+        return regex.search(text, position, timeout=self.left(), concurrent=True)
 
 
 @functools.cache
@@ -241,7 +257,7 @@ def _multiline(regex: regex_engine.Pattern[str]) -> regex_engine.Pattern[str]:
 
 
 def _match_text(
-    text: str, regex: regex_engine.Pattern[str], limit: int, shown: str
+    text: str, regex: regex_engine.Pattern[str], limit: int, shown: str, budget: _Budget
 ) -> list[GrepMatch]:
     """Matching lines of a whole file, found by one pass of the multi-line pattern. A hit
     that spans lines, or a pattern that can look past its line, is confirmed on its line
@@ -250,7 +266,7 @@ def _match_text(
     number, counted = 1, 0
     reported = -1  # where the last reported line ends
     confirm_all = "(?" in regex.pattern
-    hits = _multiline(regex).finditer(text, timeout=SEARCH_TIME_BUDGET, concurrent=True)
+    hits = _multiline(regex).finditer(text, timeout=budget.left(), concurrent=True)
     for hit in hits:
         if hit.start() <= reported:
             continue
@@ -258,7 +274,7 @@ def _match_text(
         end = text.find("\n", hit.start())
         end = len(text) if end < 0 else end
         line = text[start:end].rstrip("\r")
-        if (confirm_all or hit.end() > end) and not _search(regex, line):
+        if (confirm_all or hit.end() > end) and not budget.search(regex, line):
             continue
         number += text.count("\n", counted, start)
         counted = start
@@ -270,7 +286,12 @@ def _match_text(
 
 
 def _match_lines(
-    lines: Iterable[str], regex: regex_engine.Pattern[str], context: int, limit: int, shown: str
+    lines: Iterable[str],
+    regex: regex_engine.Pattern[str],
+    context: int,
+    limit: int,
+    shown: str,
+    budget: _Budget,
 ) -> list[GrepMatch]:
     found: list[GrepMatch] = []
     before: deque[str] = deque(maxlen=context)
@@ -279,7 +300,7 @@ def _match_lines(
         for match in pending:
             match.after.append(line)
         pending = [m for m in pending if len(m.after) < context]
-        if _search(regex, line):
+        if budget.search(regex, line):
             if len(found) >= limit:
                 break
             match = GrepMatch(shown, number, line, list(before))
