@@ -438,3 +438,14 @@ def test_grep_does_not_show_what_read_file_would_refuse_as_too_large(tmp_path):
     (tmp_path / "small.txt").write_text("needle\n")
     security = FilesystemSecurity(base_directory=tmp_path, max_file_size=100)
     assert [m.path for m in grep_search("needle", security=security).matches] == ["small.txt"]
+
+
+def test_deeply_nested_tool_arguments_are_a_tool_error_not_a_failed_run(mamba, server, home):
+    nested = "[" * 100_000 + "]" * 100_000
+    server.add(
+        {"tool_calls": [{"name": "read_file", "arguments": '{"path": ' + nested + "}"}]},
+        {"text": "done"},
+    )
+    result = mamba("run", "go", "-o", "json")
+    assert result.code == 0, result.stderr
+    assert "nested too deeply" in server.requests[-1]["messages"][-1]["content"]

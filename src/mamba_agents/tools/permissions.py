@@ -333,7 +333,7 @@ def describe_rule(rule: str) -> str:
     tools = (
         f"tools matching '{parsed.tool}'" if any(c in parsed.tool for c in "*?") else parsed.tool
     )
-    if parsed.pattern is None or parsed.pattern == "*":
+    if parsed.whole_tool:
         return f"every call of {tools}"
     if parsed.tool in _COMMAND_TOOLS:
         if any(c in parsed.pattern for c in "*?["):
