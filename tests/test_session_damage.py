@@ -324,3 +324,47 @@ def test_left_over_temp_files_are_removed_unless_a_writer_holds_the_lock(tmp_pat
     assert not orphan.exists() and busy.exists() and fresh.exists()
     store.load_all()
     assert not busy.exists() and fresh.exists()
+
+
+# -- found by attacking the fixes ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("kind", ["fifo", "zero"])
+def test_a_session_file_that_is_a_pipe_or_a_device_is_named_and_skipped(tmp_path, kind):
+    store = SessionStore(tmp_path / "sessions")
+    good = saved(store, "fine")
+    hostile = store.path_for(str(uuid.uuid4()))
+    if kind == "fifo":
+        os.mkfifo(hostile)
+    else:
+        hostile.symlink_to("/dev/zero")
+    sessions, warnings = within(10, store.load_all)
+    assert [s.id for s in sessions] == [good.id]
+    assert len(warnings) == 1 and hostile.name in warnings[0]
+    assert within(10, lambda: report(store)).totals.requests == 1
+
+
+def test_a_lock_file_that_is_a_pipe_is_an_error_not_a_hang(tmp_path):
+    store = SessionStore(tmp_path / "sessions")
+    session = saved(store, "one")
+    store._lock_path(session.id).unlink()
+    os.mkfifo(store._lock_path(session.id))
+    add_turn(session, "two")
+    with pytest.raises(SessionError, match="not a regular file"):
+        within(10, lambda: store.save(session))
+    assert within(10, store.files) == [store.path_for(session.id)]
+
+
+@pytest.mark.parametrize("count", [2**63, 10**400])
+def test_token_counts_too_large_for_any_total_mark_the_file_damaged(tmp_path, count):
+    store = SessionStore(tmp_path / "sessions")
+    good = saved(store, "fine")
+
+    def huge(data: dict[str, Any]) -> None:
+        answer = next(m for m in data["messages"] if m["role"] == "assistant")
+        answer["usage"]["output_tokens"] = count
+
+    write_damaged(store, huge)
+    sessions, warnings = store.load_all()
+    assert [s.id for s in sessions] == [good.id] and len(warnings) == 1
+    assert report(store).totals.requests == 1

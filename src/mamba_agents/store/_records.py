@@ -20,6 +20,8 @@ _SESSION_ID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a
 
 _NONE = type(None)
 _TEXT = frozenset((str, _NONE))
+# The most tokens one request can be said to use: more is damage (and would overflow sums).
+MAX_TOKENS = 10**12
 _NUMBER = frozenset((int, float, _NONE))
 _NAMES = {str: "a string", list: "a list", dict: "an object", int: "a number", float: "a number"}
 
@@ -170,8 +172,8 @@ def check_message(record: object, where: str) -> dict[str, Any]:
     if usage is not None:
         for key in USAGE_KEYS:
             count = usage.get(key)
-            if count is not None and (type(count) is not int or count < 0):
-                _fail(_path(where, f"usage.{key}"), "a whole number >= 0", count)
+            if count is not None and (type(count) is not int or not 0 <= count <= MAX_TOKENS):
+                _fail(_path(where, f"usage.{key}"), f"a whole number from 0 to {MAX_TOKENS}", count)
     _amount(message, where, "cost_usd")
     _amount(message, where, "duration_ms")
     return message

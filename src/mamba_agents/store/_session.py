@@ -8,8 +8,10 @@ only its new message ids and storage grows with messages, not with turns × hist
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,15 +48,33 @@ def scan_folder(folder: Path) -> tuple[dict[str, tuple[int, int]], list[os.DirEn
     return files, temps
 
 
+def open_regular(path: Path, flags: int) -> int:
+    """Open a file of the sessions folder: a regular file only, never through a symlink,
+    never blocking on a named pipe a hostile folder could hold."""
+    try:
+        fd = os.open(path, flags | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        if exc.errno != errno.ENXIO:  # a named pipe opened for writing with no reader
+            raise
+        raise SessionError(f"{path}: damaged session folder (not a regular file)") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise SessionError(f"{path}: damaged session folder (not a regular file)")
+    return fd
+
+
 def read_text(path: Path) -> str | None:
     """The text of a session file, or None when it is gone (deleted since it was listed)."""
     try:
-        return path.read_text(encoding="utf-8")
+        with os.fdopen(open_regular(path, os.O_RDONLY), "rb") as handle:
+            return handle.read().decode("utf-8")
     except FileNotFoundError:
         return None
     except UnicodeDecodeError:
         raise SessionError(f"{path}: damaged session file (not UTF-8 text)") from None
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SessionError(f"{path}: damaged session file (a symlink)") from None
         raise SessionError(f"{path}: cannot read: {exc.strerror or exc}") from None
 
 

@@ -16,7 +16,13 @@ from pathlib import Path
 from mamba_agents.errors import SessionError
 from mamba_agents.paths import sessions_dir
 from mamba_agents.store._records import is_session_id
-from mamba_agents.store._session import TEMP_SUFFIX, Session, read_text, scan_folder
+from mamba_agents.store._session import (
+    TEMP_SUFFIX,
+    Session,
+    open_regular,
+    read_text,
+    scan_folder,
+)
 from mamba_agents.store._usage_index import UsageIndex
 
 log = logging.getLogger("mamba_agents.store")
@@ -59,7 +65,9 @@ class SessionStore:
     def _lock(self, session_id: str) -> Iterator[None]:
         lock_path = self._lock_path(session_id)
         self.root.mkdir(parents=True, exist_ok=True)
-        with open(lock_path, "a") as handle:
+        with os.fdopen(
+            open_regular(lock_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND), "a"
+        ) as handle:
             fcntl.flock(handle, fcntl.LOCK_EX)
             try:
                 yield
@@ -167,7 +175,7 @@ class SessionStore:
         """Remove a save's temp file that is over a minute old and whose session lock no
         writer holds (a writer keeps the lock from creating its temp file to renaming it)."""
         session_id = temp.name[1:].partition(".")[0]
-        with contextlib.suppress(OSError):
+        with contextlib.suppress(OSError, SessionError):
             if is_session_id(session_id) and time.time() - temp.stat().st_mtime >= TEMP_AGE:
                 with self._lock_if_free(session_id):
                     os.unlink(temp.path)
@@ -177,7 +185,7 @@ class SessionStore:
         """Hold the session's lock; BlockingIOError when someone else holds it. A session
         without a lock file has no writer."""
         try:
-            handle: int | None = os.open(self._lock_path(session_id), os.O_RDONLY)
+            handle: int | None = open_regular(self._lock_path(session_id), os.O_RDONLY)
         except FileNotFoundError:
             handle = None
         try:
