@@ -179,6 +179,9 @@ def test_ctrl_c_during_a_tool_leaves_no_orphan_call(chat, server, home):
     calls = {c["id"] for m in data["messages"] for c in m.get("tool_calls") or []}
     results = {m["tool_call_id"] for m in data["messages"] if m["role"] == "tool"}
     assert calls == results == {"s"}
+    deadline = time.monotonic() + 5
+    while live_processes(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert live_processes(marker) == []
 
 

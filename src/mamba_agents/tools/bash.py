@@ -118,8 +118,8 @@ class BashResult:
 
 
 @functools.cache
-def _subreaper_setup() -> Callable[[], None] | None:
-    """What makes the child a subreaper between fork and exec (Linux), or None."""
+def _child_setup() -> Callable[[], None] | None:
+    """What makes the outer bash a subreaper between fork and exec (Linux), or None."""
     if not os.path.isdir("/proc/self"):
         return None
     try:
@@ -155,15 +155,24 @@ def _descendants(root: int) -> list[int]:
 
 
 def _kill_tree(process: subprocess.Popen[bytes]) -> None:
-    """Kill the command and everything it started, even what left its process group. The
-    outer bash dies last: while it lives, everything the command started stays below it."""
-    for _ in range(100):
-        pids = _descendants(process.pid)
-        if not pids:
-            break
-        for pid in pids:
+    """Kill the command and everything it started, even what left its process group.
+
+    Everything below the outer bash is stopped first (a stopped process cannot fork, and
+    stays visible), until a few scans in a row find nothing new; then all of it is killed,
+    and the outer bash last: while it lives, everything the command started stays below it.
+    """
+    stopped: set[int] = set()
+    quiet_scans = 0
+    while quiet_scans < 3 and len(stopped) < 100_000:
+        new = [pid for pid in _descendants(process.pid) if pid not in stopped]
+        quiet_scans = 0 if new else quiet_scans + 1
+        for pid in new:
             with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+                os.kill(pid, signal.SIGSTOP)
+            stopped.add(pid)
+    for pid in stopped:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(process.pid, signal.SIGKILL)
     with contextlib.suppress(ProcessLookupError):
@@ -198,7 +207,7 @@ def run_bash(
             stderr=subprocess.PIPE,
             start_new_session=True,
             pass_fds=(status_write,),
-            preexec_fn=_subreaper_setup(),
+            preexec_fn=_child_setup(),
         )
     finally:
         os.close(status_write)
