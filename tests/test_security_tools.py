@@ -449,3 +449,26 @@ def test_deeply_nested_tool_arguments_are_a_tool_error_not_a_failed_run(mamba, s
     result = mamba("run", "go", "-o", "json")
     assert result.code == 0, result.stderr
     assert "nested too deeply" in server.requests[-1]["messages"][-1]["content"]
+
+
+COSTLY_GLOB = "**?" * 12 + "**!"
+
+
+def test_a_costly_glob_pattern_is_answered_not_a_hang(tmp_path):
+    (tmp_path / "src" / "components").mkdir(parents=True)
+    (tmp_path / "src" / "components" / "SidebarNavigationItem.tsx").write_text("x")
+    security = FilesystemSecurity(base_directory=tmp_path)
+    outcome = finishes(glob_search, COSTLY_GLOB, security=security)
+    assert outcome == {"value": glob_search("nothing-here", security=security)}
+
+
+def test_a_costly_gitignore_line_or_rule_cannot_hang_listings_or_decisions(tmp_path):
+    (tmp_path / ".gitignore").write_text("**a" * 12 + "!\n")
+    (tmp_path / ("a" * 60)).write_text("x")
+    security = FilesystemSecurity(base_directory=tmp_path)
+    listed = finishes(list_directory, security=security)["value"]
+    assert "a" * 60 in listed.to_text()
+    policy = PermissionPolicy(deny=[f"read_file({COSTLY_GLOB})"], base=tmp_path)
+    assert finishes(policy.decide, "read_file", {"path": "x" * 40}, "read")["value"].action == (
+        "allow"  # the pattern does not match, and deciding that takes no time
+    )

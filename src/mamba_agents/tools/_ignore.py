@@ -3,12 +3,14 @@ or .gitignore'd files; sorted; binary files recognisable."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 ALWAYS_SKIPPED = frozenset(
     {
@@ -58,11 +60,29 @@ def glob_regex(pattern: str) -> str:
     return "".join(out)
 
 
-@dataclass(frozen=True)
+# The most one glob match may take: some globs (`**a**a**a...!`) backtrack without end.
+GLOB_TIME_BUDGET = 0.05
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_glob(regex_text: str) -> Any:
+    """A glob's regex (from `glob_regex`), compiled with an engine that can be stopped."""
+    import regex
+
+    return regex.compile(regex_text, regex.DOTALL)
+
+
+def glob_matches(compiled: Any, text: str) -> bool:
+    """Whether a compiled glob matches; TimeoutError past `GLOB_TIME_BUDGET`."""
+    return compiled.match(text, timeout=GLOB_TIME_BUDGET) is not None
+
+
+@dataclass
 class _Rule:
-    regex: re.Pattern[str]
+    regex: Any
     negated: bool
     directory_only: bool
+    broken: bool = False  # it ran past the time budget once: left out from then on
 
 
 def parse_gitignore(text: str) -> list[_Rule]:
@@ -80,7 +100,7 @@ def parse_gitignore(text: str) -> list[_Rule]:
         line = line.lstrip("/")
         body = glob_regex(line)
         regex = f"^{body}(?:/.*)?$" if anchored else f"^(?:.*/)?{body}(?:/.*)?$"
-        rules.append(_Rule(re.compile(regex), negated, directory_only))
+        rules.append(_Rule(compile_glob(regex), negated, directory_only))
     return rules
 
 
@@ -91,12 +111,20 @@ def _ignored(rel: str, is_dir: bool, scopes: list[tuple[str, list[_Rule]]]) -> b
     for prefix, rules in scopes:
         sub = rel[len(prefix) :]
         for rule in rules:
-            if (not rule.directory_only or is_dir) and rule.regex.match(sub):
+            if (not rule.directory_only or is_dir) and not rule.broken and _rule_matches(rule, sub):
                 verdict = not rule.negated
     return verdict
 
 
 _GITIGNORE_LIMIT = 1_000_000  # bytes of a .gitignore file that are read
+
+
+def _rule_matches(rule: _Rule, path: str) -> bool:
+    try:
+        return glob_matches(rule.regex, path)
+    except TimeoutError:
+        rule.broken = True  # a hostile .gitignore line: not worth a hang
+        return False
 
 
 def _gitignore_rules(folder: str) -> list[_Rule]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mamba_agents.tools._ignore import glob_regex
+from mamba_agents.tools._ignore import compile_glob, glob_matches, glob_regex
 from mamba_agents.tools._shell import command_forms, split_command
 
 RISKS = ("read", "write", "execute")
@@ -221,8 +221,17 @@ def _command_matches(pattern: str, command: str) -> bool:
 def _path_matches(pattern: str, subject: str) -> bool:
     if pattern == ".":
         return True
-    regex = f"^{glob_regex(pattern)}(?:/.*)?$"
-    return re.match(regex, subject, re.S) is not None
+    if pattern in _COSTLY_PATTERNS:
+        return True
+    try:
+        return glob_matches(compile_glob(f"^{glob_regex(pattern)}(?:/.*)?$"), subject)
+    except TimeoutError:
+        # A pattern too costly to decide covers every path: it can deny or ask, never allow.
+        _COSTLY_PATTERNS.add(pattern)
+        return True
+
+
+_COSTLY_PATTERNS: set[str] = set()
 
 
 @dataclass(frozen=True)

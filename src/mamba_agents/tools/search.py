@@ -5,7 +5,6 @@ from __future__ import annotations
 import fnmatch
 import functools
 import os
-import re
 import threading
 import time
 from collections import deque
@@ -14,7 +13,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from mamba_agents.errors import ToolExecutionError
-from mamba_agents.tools._ignore import Entry, glob_regex, is_binary, walk
+from mamba_agents.tools._ignore import (
+    Entry,
+    compile_glob,
+    glob_matches,
+    glob_regex,
+    is_binary,
+    walk,
+)
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError, join_display
 
 if TYPE_CHECKING:
@@ -96,11 +102,18 @@ def glob_search(
     security = security if security is not None else FilesystemSecurity()
     root = security.resolve(root_dir)
     prefix = security.display(root)
-    regex = re.compile(f"^{glob_regex(pattern.lstrip('/'))}$")
+    regex = compile_glob(f"^{glob_regex(pattern.lstrip('/'))}$")
     matches: list[str] = []
     truncated = False
     for entry in walk(root):
-        if not regex.match(entry.rel) or not security.allows_entry(entry):
+        try:
+            found = glob_matches(regex, entry.rel)
+        except TimeoutError:
+            raise ToolExecutionError(
+                f"glob_search: the pattern {pattern!r} takes too long to match (many * and ? "
+                "in a row backtrack without end): simplify it"
+            ) from None
+        if not found or not security.allows_entry(entry):
             continue
         if len(matches) >= max_results:
             truncated = True
