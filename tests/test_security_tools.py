@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import os
@@ -472,3 +473,17 @@ def test_a_costly_gitignore_line_or_rule_cannot_hang_listings_or_decisions(tmp_p
     assert finishes(policy.decide, "read_file", {"path": "x" * 40}, "read")["value"].action == (
         "allow"  # the pattern does not match, and deciding that takes no time
     )
+
+
+def test_the_model_cannot_raise_the_configured_bash_timeout(tmp_path):
+    from mamba_agents.tools import builtin_tools
+
+    [bash] = [
+        t
+        for t in builtin_tools(FilesystemSecurity(tmp_path), bash_timeout=0.5)
+        if t.name == "run_bash"
+    ]
+    assert bash.parameters["properties"]["timeout"]["maximum"] == 0.5
+    started = time.monotonic()
+    text = asyncio.run(bash.invoke({"command": "sleep 5", "timeout": 100}))
+    assert "timed out" in text and time.monotonic() - started < 3

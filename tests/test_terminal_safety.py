@@ -163,3 +163,22 @@ def test_piped_run_keeps_stdout_exact_and_stderr_safe(home, server):
     term = on_terminal(home, "sessions", "show", session)
     assert_terminal_untouched(term.raw, term.screen)
     assert "^[]0;fromfile^Gfirst line" in term.raw.decode()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "table"])
+def test_usage_reports_on_a_terminal_show_hostile_model_names_safely(home, fmt):
+    from conftest import add_turn
+
+    from mamba_agents.store import Session, SessionStore
+
+    session = Session(title="\x1b]0;title\x07")
+    add_turn(session, "hi")
+    session.model = "openai/\x1b]52;c;cHduZWQ=\x07x"
+    store = SessionStore(home / "data" / "sessions")
+    store.save(session)
+    path = store.path_for(session.id)
+    path.write_text(path.read_text().replace('"openai/gpt-4o"', json.dumps(session.model)))
+    term = on_terminal(home, "usage", "--format", fmt, "--by", "model", "--since", "30d")
+    assert_terminal_untouched(term.raw, term.screen)
+    assert b"\x1b]52" not in term.raw
+    assert b"^[]52;c;cHduZWQ=^G" in term.raw

@@ -24,7 +24,7 @@ BUILTIN: dict[str, tuple[Callable[..., Any], str]] = {
     "run_bash": (bash.run_bash, "execute"),
 }
 # Parameters the runtime supplies; the model never sees them.
-RUNTIME_PARAMETERS = frozenset({"security", "output_limit", "cancel"})
+RUNTIME_PARAMETERS = frozenset({"security", "output_limit", "cancel", "max_timeout"})
 
 
 def builtin_tools(
@@ -46,9 +46,10 @@ def builtin_tools(
             if output_limit is not None:
                 bound["output_limit"] = output_limit
             if bash_timeout is not None:
-                # A bound keyword is a default: the model may still pass its own timeout.
-                bound["timeout"] = bash_timeout
+                # The model may pass a shorter timeout, never a longer one.
+                bound["timeout"] = bound["max_timeout"] = bash_timeout
                 schema.parameters["properties"]["timeout"]["default"] = bash_timeout
+                schema.parameters["properties"]["timeout"]["maximum"] = bash_timeout
         tools.append(
             Tool(
                 name,

@@ -185,6 +185,7 @@ def run_bash(
     security: FilesystemSecurity | None = None,
     output_limit: int = DEFAULT_OUTPUT_LIMIT,
     cancel: threading.Event | None = None,
+    max_timeout: float | None = None,
 ) -> BashResult:
     """Run a shell command in the working directory and return its output and exit code.
 
@@ -193,9 +194,12 @@ def run_bash(
         timeout: Seconds before the command (and everything it started) is killed.
 
     Nothing the command starts outlives the call, background processes included.
-    `cancel` (set by the runtime when the call is cancelled) kills it at once.
+    `cancel` (set by the runtime when the call is cancelled) kills it at once;
+    `max_timeout` (the runtime's) caps whatever timeout the caller asks for.
     """
     security = security if security is not None else FilesystemSecurity()
+    if max_timeout is not None:
+        timeout = min(timeout, max_timeout)
     status_read, status_write = os.pipe()
     try:
         process = subprocess.Popen(

@@ -68,7 +68,8 @@ def list_tools(
         return
     words = {"allow": "allowed", "deny": "denied", "ask": "asks (refused by run)"}
     for row in rows:
-        print(f"{row['name']:<15} {row['risk']:<8} {words[row['decision']]:<22} {row['reason']}")
+        line = f"{row['name']:<15} {row['risk']:<8} {words[row['decision']]:<22} {row['reason']}"
+        print(output.terminal_safe(line))
 
 
 _CALL = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\((.*)\))?\s*$", re.S)
@@ -133,7 +134,7 @@ def check(
     if as_json:
         output.print_json(data)
         return
-    print(f"{decision.action}: {decision.reason}")
-    for rule in rules:
-        print(f"  {rule['rule']} matches {rule['matches']} (from {rule['source']})")
+    lines = [f"{decision.action}: {decision.reason}"]
+    lines += [f"  {r['rule']} matches {r['matches']} (from {r['source']})" for r in rules]
+    print(output.terminal_safe("\n".join(lines)))
     print(f"  {tool_name}: risk class {risk}")

@@ -92,14 +92,13 @@ def usage(
         output.warn(f"skipped {warning}")
     tty = sys.stdout.isatty()
     if chart:
-        sys.stdout.write(render.chart(report, metric, unicode=tty))
+        output.write_data(render.chart(report, metric, unicode=tty))
     elif fmt == "json":
         output.print_json(render.to_json(report, breakdown=breakdown))
-
     elif fmt == "ccusage":
         output.print_json(render.to_ccusage(report))
     elif fmt == "csv":
-        sys.stdout.write(render.to_csv(report, breakdown=breakdown))
+        output.write_data(render.to_csv(report, breakdown=breakdown))
     else:
         if not report.rows:
             output.progress("no usage in this period")
