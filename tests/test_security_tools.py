@@ -92,6 +92,30 @@ def test_what_bash_treats_as_a_comment_is_one():
         "echo $(rm -rf x)",
         "cat <<EOF\nhi\nEOF\nrm -rf x",
         "$cmd -rf x",
+        # found by attacking the first version
+        "{rm,victim}",
+        "rm{,} victim",
+        "while rm victim; do break; done",
+        "until rm victim; do :; done",
+        "coproc rm victim",
+        "coproc X { rm victim; }",
+        "function f { rm victim; }; f",
+        "time -p rm victim",
+        "time -- rm victim",
+        "nice -n 5 rm victim",
+        "env -u FOO rm victim",
+        "exec -a x rm victim",
+        "eval rm victim",
+        'builtin eval "rm victim"',
+        'trap "rm victim" EXIT',
+        "hash -p /bin/rm del; del victim",
+        "timeout 5 rm victim",
+        "setsid rm victim",
+        "stdbuf -o0 rm victim",
+        "xargs rm",
+        'sh -c "rm victim"',
+        "bash -ec 'ls; rm victim'",
+        "sudo -u root rm victim",
     ],
 )
 def test_deny_rules_see_through_keywords_quotes_wrappers_and_substitutions(command):
@@ -106,6 +130,12 @@ def test_a_command_that_hides_commands_needs_a_whole_tool_rule():
     assert decide(policy, "run_bash", "execute", command="echo ${HOME} 'a;b' \"c\"") == "allow"
     whole = PermissionPolicy(allow=["run_bash"])
     assert decide(whole, "run_bash", "execute", command="echo $(id)") == "allow"
+
+
+def test_wrappers_and_keywords_do_not_make_harmless_commands_suspect():
+    policy = PermissionPolicy(allow_all=True, deny=["run_bash(rm *)"])
+    for command in ("timeout 5 make test", "xargs grep -l x", "time -p ls", "env FOO=1 ls"):
+        assert decide(policy, "run_bash", "execute", command=command) == "allow", command
 
 
 def test_the_run_refuses_a_hash_trick(mamba, server, home):

@@ -18,7 +18,9 @@ _BLANKS = " \t"
 _SEPARATORS = (";;&", ";;", ";&", "&&", "||", "|&", ";", "&", "|", "(", ")", "\n")
 _REDIRECTIONS = ("&>>", "&>", ">>", ">|", ">&", "<&", "<>", "<<<", ">", "<")
 # Reserved words bash accepts before a command; they are not the command itself.
-_LEADING_KEYWORDS = frozenset({"!", "{", "}", "if", "then", "else", "elif", "do", "time"})
+_LEADING_KEYWORDS = frozenset(
+    {"!", "{", "}", "if", "then", "else", "elif", "do", "while", "until", "coproc", "function"}
+)
 _TRAILING_KEYWORDS = frozenset({"fi", "done", "esac", "}"})
 _PLAIN_PARAMETER = re.compile(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}")
 _NAME_CHARS = re.compile(r"[A-Za-z0-9_]")
@@ -54,17 +56,30 @@ class _Splitter:
 
     def end_command(self) -> None:
         self.end_word()
-        words = self.words
-        while words and words[0] in _LEADING_KEYWORDS:
-            words = words[1:]
+        # A `{` inside a command starts a body (`function f {`, `coproc NAME {`).
+        segments: list[list[str]] = [[]]
+        for word in self.words:
+            if word == "{":
+                segments.append([])
+            else:
+                segments[-1].append(word)
+        for words in segments:
+            self.add_command(words)
+        self.words = []
+
+    def add_command(self, words: list[str]) -> None:
+        while words and (words[0] in _LEADING_KEYWORDS or words[0] == "time"):
+            words = _skip_options(words[1:]) if words[0] == "time" else words[1:]
         while words and words[-1] in _TRAILING_KEYWORDS:
             words = words[:-1]
-        if words:
-            if any(c in words[0] for c in "$*?[") and not _is_assignment(words[0]):
-                # The command itself is chosen by expansion or globbing.
-                self.result.opaque = True
-            self.result.commands.append(words)
-        self.words = []
+        if not words:
+            return
+        if any(c in words[0] for c in "$*?[{") and not _is_assignment(words[0]):
+            # The command itself is chosen by expansion, brace expansion or globbing.
+            self.result.opaque = True
+        if words[0] in _RUNS_ITS_ARGUMENTS:
+            self.result.opaque = True
+        self.result.commands.append(words)
 
     def add(self, text: str) -> None:
         self.word.append(text)
@@ -200,26 +215,100 @@ def split_command(line: str) -> ParsedCommand:
     return _Splitter(line).run()
 
 
-# Commands that run the command given as their arguments.
-_WRAPPERS = frozenset({"command", "builtin", "exec", "nohup", "env", "sudo", "doas", "nice"})
+# Builtins whose arguments become commands only when they run (or that rename commands).
+_RUNS_ITS_ARGUMENTS = frozenset({"eval", "trap", "source", ".", "hash", "alias", "shopt", "enable"})
+# Commands that run the command given as their arguments: the options that take a value,
+# and how many plain arguments come before the command.
+_WRAPPERS: dict[str, tuple[frozenset[str], int]] = {
+    name: (frozenset(options.split()), before)
+    for name, options, before in (
+        ("command", "", 0),
+        ("builtin", "", 0),
+        ("exec", "-a", 0),
+        ("nohup", "", 0),
+        ("setsid", "", 0),
+        ("env", "-u --unset -C --chdir -S --split-string", 0),
+        ("sudo", "-u --user -g --group -C -D -h -p -r -t -U", 0),
+        ("doas", "-u -C", 0),
+        ("nice", "-n --adjustment", 0),
+        ("ionice", "-c -n -p -t", 0),
+        ("stdbuf", "-i -o -e", 0),
+        ("time", "-f -o", 0),
+        ("timeout", "-s --signal -k --kill-after", 1),
+        ("flock", "-w -E -c", 1),
+        ("taskset", "", 1),
+        ("xargs", "-I -i -n -P -d -a -E -L -s --max-args --max-procs --delimiter --arg-file", 0),
+        ("watch", "-n --interval -d", 0),
+    )
+}
+_SHELLS = frozenset({"sh", "bash", "dash", "zsh", "ksh", "ash", "busybox"})
 
 
-def command_forms(words: list[str]) -> list[str]:
-    """The ways a deny rule may name one simple command: as written, without leading
-    `VAR=value` assignments and wrappers such as `env` or `nohup`, and with its program
-    named by its base name (`/bin/rm` as `rm`)."""
-    forms = [" ".join(words)]
+def _skip_options(words: list[str], with_value: frozenset[str] = frozenset()) -> list[str]:
+    """`words` after the leading options (`-x`, `--y`, and the value of each option in
+    `with_value`), up to `--`."""
+    index = 0
+    while index < len(words) and words[index].startswith("-") and words[index] != "-":
+        option = words[index]
+        index += 1
+        if option == "--":
+            break
+        if option in with_value or (option.split("=", 1)[0] in with_value and "=" not in option):
+            index += 1
+    return words[index:]
+
+
+def _unwrapped(words: list[str]) -> list[str]:
+    """The command a simple command runs once leading assignments and wrappers are
+    removed (`env -u X nice -n 5 rm f` runs `rm f`)."""
     rest = list(words)
     while rest:
-        if _is_assignment(rest[0]) or rest[0] in _WRAPPERS:
+        name = rest[0].rsplit("/", 1)[-1]
+        if _is_assignment(rest[0]):
             rest = rest[1:]
-            # Options of a wrapper (`env -i`, `nice -n 5`) are skipped with it.
-            while rest and rest[0].startswith("-"):
+        elif name in _WRAPPERS:
+            with_value, before = _WRAPPERS[name]
+            rest = _skip_options(rest[1:], with_value)
+            while rest and _is_assignment(rest[0]):
                 rest = rest[1:]
-            continue
-        break
-    if rest:
-        forms.append(" ".join(rest))
-        if "/" in rest[0]:
-            forms.append(" ".join([rest[0].rsplit("/", 1)[-1], *rest[1:]]))
-    return list(dict.fromkeys(forms))
+            rest = rest[before:]
+        else:
+            break
+    return rest
+
+
+def command_forms(words: list[str]) -> tuple[list[str], bool]:
+    """The ways a deny rule may name one simple command, and whether it runs commands that
+    only running it would show. Forms: as written; without leading `VAR=value` assignments
+    and wrappers (`env`, `nohup`, `timeout 5`, `xargs`, ...); with its program named by its
+    base name (`/bin/rm` as `rm`); and the commands of `sh -c 'STRING'`."""
+    forms = [" ".join(words)]
+    rest = _unwrapped(words)
+    if not rest:
+        return forms, False
+    name = rest[0].rsplit("/", 1)[-1]
+    forms.append(" ".join(rest))
+    forms.append(" ".join([name, *rest[1:]]))
+    opaque = name in _RUNS_ITS_ARGUMENTS
+    if name in _SHELLS:
+        script = _shell_script(rest[1:])
+        if script is None:
+            opaque = opaque or len(rest) > 1  # a script file or stdin: unknown commands
+        else:
+            inner = split_command(script)
+            opaque = opaque or inner.opaque
+            for inner_words in inner.commands:
+                inner_forms, inner_opaque = command_forms(inner_words)
+                forms += inner_forms
+                opaque = opaque or inner_opaque
+    return list(dict.fromkeys(forms)), opaque
+
+
+def _shell_script(arguments: list[str]) -> str | None:
+    """The script of `sh -c SCRIPT ...` (options before `-c` allowed), else None."""
+    for index, word in enumerate(arguments):
+        if not word.startswith("-"):
+            return None
+        if "c" in word.lstrip("-") and not word.startswith("--"):
+            return arguments[index + 1] if index + 1 < len(arguments) else ""
+    return None

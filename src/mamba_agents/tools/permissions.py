@@ -84,11 +84,11 @@ class Rule:
             parsed = split_command(subjects[0])
             if parsed.opaque:
                 return True
-            return any(
-                _command_matches(self.pattern or "*", form)
-                for words in parsed.commands
-                for form in command_forms(words)
-            )
+            for words in parsed.commands:
+                forms, opaque = command_forms(words)
+                if opaque or any(_command_matches(self.pattern or "*", f) for f in forms):
+                    return True
+            return False
         pattern = _rule_path(self.pattern or "", base)
         forms = [f for s in _subject_paths(tool, subjects, base) for f in _path_forms(s, base)]
         if any(_path_matches(pattern, form) for form in forms):
