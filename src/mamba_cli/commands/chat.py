@@ -23,7 +23,7 @@ def ask_trust(untrusted: dict[str, list[str]]) -> bool:
     for source, keys in untrusted.items():
         print(f"  {source}: {', '.join(keys)}", file=sys.stderr)
     print(
-        "Trusting it lets them change where requests go, add allow rules and widen the sandbox.",
+        "Trusting it lets them change where requests go, add allow rules and move the sandbox.",
         file=sys.stderr,
     )
     try:

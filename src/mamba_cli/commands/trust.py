@@ -25,7 +25,7 @@ def trust(
     show: Annotated[bool, typer.Option("--list", help="List the trusted folders.")] = False,
 ) -> None:
     """Trust a folder: its config.toml and .env may then change where requests go, add
-    allow rules, widen the sandbox and set every other setting. Untrusted, they may only
+    allow rules, move the sandbox and set every other setting. Untrusted, they may only
     restrict."""
     from mamba_agents.config import trust_folder, trusted_folders, untrust_folder
     from mamba_agents.errors import ConfigError
