@@ -126,7 +126,7 @@ class AgentSettings:
         for source, layer in layers:
             if source in loaded.project and not self.project_trusted:
                 _validate(source, layer)
-                layer, ignored = restrict_layer(layer, raw, coerce, folder)
+                layer, ignored = restrict_layer(layer, raw, coerce)
                 if ignored:
                     self.untrusted.setdefault(source, []).extend(ignored)
             for section, values in layer.items():

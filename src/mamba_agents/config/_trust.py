@@ -85,16 +85,23 @@ def is_trusted(folder: str | os.PathLike[str]) -> bool:
 
 
 def _write(folders: list[Path]) -> Path:
+    """Replace the trust file at once (a temp file renamed over it), written with tomli-w."""
     import tomli_w
 
     path = trust_path()
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {"trusted": {"folders": sorted({str(f) for f in folders})}}
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".trusted.", suffix=".tmp")
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(b"# Folders whose config.toml and .env mamba obeys in full. Edit freely.\n")
-        tomli_w.dump(document, handle)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(
+                b"# Folders whose config.toml and .env mamba obeys in full. Edit freely.\n"
+            )
+            tomli_w.dump(document, handle)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
@@ -120,7 +127,6 @@ def restrict_layer(
     layer: dict[str, dict[str, Any]],
     below: dict[str, dict[str, Any]],
     coerce: Callable[[Any, Any, str], Any],
-    cwd: Path,
 ) -> tuple[dict[str, dict[str, Any]], list[str]]:
     """What an untrusted folder's layer may set, given the raw values the layers `below`
     it set, and the `section.key` names it may not set."""
@@ -131,7 +137,7 @@ def restrict_layer(
             kept["models"] = {name: _without_prices(name, o, ignored) for name, o in values.items()}
             continue
         for key, value in values.items():
-            allowed = _permitted(section, key, value, below.get(section, {}), coerce, cwd)
+            allowed = _permitted(section, key, value, below.get(section, {}), coerce)
             if allowed is _REFUSED:
                 ignored.append(f"{section}.{key}")
             else:
@@ -156,7 +162,6 @@ def _permitted(
     value: Any,
     below: dict[str, Any],
     coerce: Callable[[Any, Any, str], Any],
-    cwd: Path,
 ) -> Any:
     """The value an untrusted folder may set for a key, or _REFUSED."""
     pair, where = (section, key), f"{section}.{key}"

@@ -26,6 +26,15 @@ class SandboxError(ToolExecutionError):
     """A path was refused; the message names the rule."""
 
 
+def shown_path(absolute: str | os.PathLike[str], base: str | os.PathLike[str]) -> str:
+    """An absolute path as the tools and the rules show it: relative to `base` when inside
+    it (`.` for `base` itself), else as it is."""
+    text, root = os.fspath(absolute), os.fspath(base).rstrip("/")
+    if text.startswith(root + "/"):
+        return text[len(root) + 1 :] or "."
+    return "." if text == (root or "/") else text
+
+
 def _normalise(extensions: Iterable[str] | None) -> frozenset[str]:
     return frozenset((e if e.startswith(".") else f".{e}").lower() for e in (extensions or ()) if e)
 
@@ -269,10 +278,7 @@ class FilesystemSecurity:
 
     def display(self, real: str | os.PathLike[str]) -> str:
         """A path as shown to the model: relative to the base when inside it."""
-        text = os.fspath(real)
-        if text.startswith(self._prefix):
-            return text[len(self._prefix) :] or "."
-        return "." if text == self._prefix[:-1] else text
+        return shown_path(real, self._base)
 
     def check_size(self, real: Path, size: int | None = None) -> None:
         """Refuse a file over `max_file_size` (`size`: already known, e.g. from fstat)."""

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from mamba_agents.tools._ignore import compile_glob, glob_matches, glob_regex
+from mamba_agents.tools._security import shown_path
 from mamba_agents.tools._shell import command_forms, split_command
 
 RISKS = ("read", "write", "execute")
@@ -97,13 +98,6 @@ class Rule:
             return any(_may_hold(pattern, form) for form in _path_forms(subjects[0], base))
         return False
 
-    def covers_path(self, path: str, base: Path) -> bool:
-        """Whether the rule's pattern covers a path (for a whole-tool rule: any path)."""
-        return self.whole_tool or any(
-            _path_matches(_rule_path(self.pattern or "", base), form)
-            for form in _path_forms(path, base)
-        )
-
 
 def _subjects(tool: str, arguments: dict[str, Any]) -> list[str] | None:
     subjects = [arguments.get(name, default) for name, default in SUBJECT_ARGUMENTS.get(tool, ())]
@@ -147,21 +141,11 @@ def _allowed_by(rules: list[Rule], tool: str, arguments: dict[str, Any], base: P
     return used
 
 
-def _shown(absolute: str, base: Path) -> str:
-    """An absolute path as rules see it: relative to the sandbox base when inside it."""
-    root = str(base)
-    if absolute == root:
-        return "."
-    if absolute.startswith(root.rstrip("/") + "/"):
-        return absolute[len(root.rstrip("/")) + 1 :]
-    return absolute
-
-
 def _rule_path(pattern: str, base: Path) -> str:
     """A rule's path pattern made comparable: `..` and `.` folded, absolute paths inside
     the sandbox made relative to it."""
     text = os.path.expanduser(pattern.strip())
-    return _shown(os.path.normpath(os.path.join(base, text)), base)
+    return shown_path(os.path.normpath(os.path.join(base, text)), base)
 
 
 def _path_forms(value: str, base: Path) -> list[str]:
@@ -170,14 +154,14 @@ def _path_forms(value: str, base: Path) -> list[str]:
     with only its folders' symlinks followed; each relative to the sandbox base when
     inside it. `~` is expanded as the tools expand it (only at the very start)."""
     joined = os.path.join(base, os.path.expanduser(value))
-    forms = [_shown(os.path.normpath(joined), base)]
+    forms = [shown_path(os.path.normpath(joined), base)]
     with contextlib.suppress(OSError, ValueError):
         folder, name = os.path.split(joined)
         for spelling in (
             os.path.realpath(joined),
             os.path.join(os.path.realpath(folder), name) if name not in ("", ".", "..") else "",
         ):
-            shown = _shown(spelling, base) if spelling else ""
+            shown = shown_path(spelling, base) if spelling else ""
             if shown and shown not in forms:
                 forms.append(shown)
     return forms
@@ -295,22 +279,29 @@ class PermissionPolicy:
     def hides(self, path: str) -> bool:
         """Whether search and listing results must leave out a path: a deny or ask rule
         on a reading tool (`read_file`, `grep_search`, ...) covers it."""
+        rules = self._reading_rules()
+        if any(rule.whole_tool for rule in rules):
+            return True
+        forms = _path_forms(path, self._base) if rules else []
         return any(
-            rule.covers_path(path, self._base)
-            for kind in ("deny", "ask")
-            for rule in self._parsed[kind]
-            if any(rule.names(tool) for tool in _READING_TOOLS)
+            _path_matches(_rule_path(rule.pattern or "", self._base), form)
+            for rule in rules
+            for form in forms
         )
 
     @property
     def hides_anything(self) -> bool:
         """Whether `hides` can be true for some path (so searches need to ask it)."""
-        return any(
-            rule.names(tool)
+        return bool(self._reading_rules())
+
+    def _reading_rules(self) -> list[Rule]:
+        """The deny and ask rules about a reading tool."""
+        return [
+            rule
             for kind in ("deny", "ask")
             for rule in self._parsed[kind]
-            for tool in _READING_TOOLS
-        )
+            if any(rule.names(tool) for tool in _READING_TOOLS)
+        ]
 
 
 def _touch_reason(kind: str, rule: Rule, tool: str, arguments: dict[str, Any]) -> str:
