@@ -21,6 +21,7 @@ __all__ = [
     "SessionError",
     "ToolExecutionError",
     "create_retry_decorator",
+    "limit_error",
     "retry_wait",
 ]
 
@@ -35,6 +36,21 @@ class ExitCode:
     BUDGET = 4
     TIMEOUT = 124
     INTERRUPTED = 130
+
+    @staticmethod
+    def for_status(status: str) -> int:
+        """The exit code of a run that ended with `status` (a `RunResult.status`)."""
+        return _EXIT_FOR_STATUS.get(status, ExitCode.RUNTIME)
+
+
+_EXIT_FOR_STATUS = {
+    "success": ExitCode.OK,
+    "error": ExitCode.RUNTIME,
+    "max_turns": ExitCode.MAX_TURNS,
+    "max_cost": ExitCode.BUDGET,
+    "timeout": ExitCode.TIMEOUT,
+    "interrupted": ExitCode.INTERRUPTED,
+}
 
 
 class AgentError(Exception):
@@ -95,6 +111,16 @@ class BudgetExceededError(AgentError):
     """The run's cost reached `max_cost`."""
 
     exit_code = ExitCode.BUDGET
+
+
+def limit_error(status: str, message: str) -> AgentError | None:
+    """The exception `Agent.run` raises for a run a limit stopped (None: no limit did)."""
+    kind = {
+        "max_turns": MaxTurnsError,
+        "max_cost": BudgetExceededError,
+        "timeout": ModelTimeoutError,
+    }.get(status)
+    return kind(message) if kind is not None else None
 
 
 class CircuitOpenError(AgentError):

@@ -23,7 +23,12 @@ def utc_now() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Usage:
-    """Token usage of one model request (or a sum of several)."""
+    """Token usage of one model request (or a sum of several).
+
+    The four counts do not overlap: `input_tokens` are the prompt tokens neither read from
+    nor written to the provider's cache, so the prompt the provider saw is
+    `prompt_tokens` (input and both cache counts) and `total_tokens` is all four.
+    """
 
     input_tokens: int = 0
     output_tokens: int = 0
@@ -31,8 +36,18 @@ class Usage:
     cache_write_tokens: int = 0
 
     @property
+    def prompt_tokens(self) -> int:
+        """Every token of the prompt, cached or not."""
+        return self.input_tokens + self.cache_read_tokens + self.cache_write_tokens
+
+    @property
+    def completion_tokens(self) -> int:
+        return self.output_tokens
+
+    @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        """Prompt and output tokens, cache included."""
+        return self.prompt_tokens + self.output_tokens
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(

@@ -6,7 +6,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mamba_agents.backends import Backend, ModelProfile, create_backend, resolve_route
@@ -28,6 +28,7 @@ from mamba_agents.tokens import (
     TokenCounter,
     TokenUsage,
     UsageRecord,
+    UsageSummary,
     UsageTracker,
     combine_sources,
 )
@@ -57,6 +58,9 @@ class ContextState:
     message_count: int
     context_window: int | None
     source: str
+    parts: dict[str, int] = field(default_factory=dict)
+    """With `get_context_state(detail=True)`: estimated tokens of the system prompt, the
+    tool schemas and the user, assistant and tool messages."""
 
     @property
     def usage_ratio(self) -> float | None:
@@ -267,6 +271,28 @@ class Agent:
         if self.store is not None:
             self.store.save(self.session)
 
+    @property
+    def permissions(self) -> PermissionPolicy | None:
+        """The permission policy tool calls go through (None: every tool may run)."""
+        return self.gate.policy
+
+    def add_permission_rule(self, action: str, rule: str) -> None:
+        """Add an `allow`, `ask` or `deny` rule for the rest of this agent's life (the
+        settings files are not changed). Raises `RuleError` for a malformed rule."""
+        if self.gate.policy is None:
+            self.gate = ToolGate(PermissionPolicy(), self.gate.approver, self.gate.secrets)
+        self.gate.policy.add(action, rule)
+
+    def set_system_prompt(self, prompt: str) -> None:
+        """Use `prompt` as the system prompt from the next request on."""
+        self.system_prompt = prompt
+
+    def session_usage(self) -> UsageSummary:
+        """Usage and cost of every model request in the session file, across all states."""
+        return UsageTracker.from_messages(
+            self.session.messages.values(), self.pricing
+        ).get_summary()
+
     def set_approver(self, approver: Approver | None) -> None:
         """Who is asked about tool calls the permission policy says "ask" for."""
         self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
@@ -380,30 +406,41 @@ class Agent:
         """Tokens in `text` (tiktoken, offline)."""
         return self._token_counter().count(text)
 
-    def get_context_state(self) -> ContextState:
-        """Tokens in the context now, from the last reported usage where there is one."""
+    def get_context_state(self, *, detail: bool = False) -> ContextState:
+        """Tokens in the context now, from the last reported usage where there is one;
+        with `detail`, also a local estimate of each part of it (`parts`)."""
         messages = self.get_messages()
         window = self.profile.context_window
+        counter = self._token_counter()
+        parts = self._context_parts(messages) if detail else {}
         for index in range(len(messages) - 1, -1, -1):
             usage = messages[index].usage
             if messages[index].role == "assistant" and usage is not None:
                 later = [m.to_wire() for m in messages[index + 1 :]]
-                tokens = (
-                    usage.input_tokens
-                    + usage.cache_read_tokens
-                    + usage.cache_write_tokens
-                    + usage.output_tokens
-                )
-                if later:
-                    tokens += self._token_counter().count_messages(later)
-                return ContextState(tokens, len(messages), window, "reported")
-        wire = [m.to_wire() for m in messages]
-        if self.system_prompt:
-            wire.insert(0, {"role": "system", "content": self.system_prompt})
-        tokens = self._token_counter().count_messages(wire) + self._token_counter().count_tools(
-            [t.schema() for t in self.tools.values()]
-        )
-        return ContextState(tokens, len(messages), window, "estimated")
+                tokens = usage.total_tokens + (counter.count_messages(later) if later else 0)
+                return ContextState(tokens, len(messages), window, "reported", parts)
+        parts = parts or self._context_parts(messages)
+        tokens = sum(parts.values()) + counter.count_messages([])  # the reply's priming
+        return ContextState(tokens, len(messages), window, "estimated", parts)
+
+    def _context_parts(self, messages: list[Message]) -> dict[str, int]:
+        counter = self._token_counter()
+        priming = counter.count_messages([])
+
+        def count(wire: list[dict[str, Any]]) -> int:
+            return counter.count_messages(wire) - priming if wire else 0
+
+        parts = {
+            "system prompt": count(
+                [{"role": "system", "content": self.system_prompt}] if self.system_prompt else []
+            ),
+            "tool schemas": counter.count_tools([t.schema() for t in self.tools.values()]),
+        }
+        for role in ("user", "assistant", "tool"):
+            wire = [m.to_wire() for m in messages if m.role == role]
+            if wire:
+                parts[f"{role} messages"] = count(wire)
+        return parts
 
     def clear_context(self) -> None:
         """Start a new, empty conversation (a new session); the old one is kept."""
