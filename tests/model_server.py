@@ -31,6 +31,8 @@ A reply is a dict:
   {"drop": True}                               stream one chunk, then close without finishing
   {"drop": True, "text": ""}                   close the stream before any chunk
   {"invalid_json": True}                       send a malformed stream chunk
+  {"finish_reason": "length"}                  end with this finish reason (default: "stop",
+                                               or "tool_calls" for tool calls)
 Every request body and its headers are kept in `requests`.
 """
 
@@ -217,7 +219,9 @@ class ScriptedModelServer:
                         {
                             "index": 0,
                             "message": message,
-                            "finish_reason": "tool_calls" if calls else "stop",
+                            "finish_reason": reply.get(
+                                "finish_reason", "tool_calls" if calls else "stop"
+                            ),
                         }
                     ],
                 }
@@ -261,7 +265,9 @@ class ScriptedModelServer:
                     rest = [{"index": index, "function": {"arguments": p}} for p in pieces[1:]]
                     for delta in (first, *rest):
                         self._event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}}]})
-                finish = "tool_calls" if reply.get("tool_calls") else "stop"
+                finish = reply.get(
+                    "finish_reason", "tool_calls" if reply.get("tool_calls") else "stop"
+                )
                 self._event({"choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
                 usage = self._usage(body, reply)
                 if usage is not None and (body.get("stream_options") or {}).get("include_usage"):

@@ -171,9 +171,11 @@ def test_the_command_prints_one_line_for_an_html_error_page(mamba, server):
     server.add(*[{"status": 502, "body": ERROR_PAGE, "content_type": "text/html"}] * 5)
     result = mamba("run", "x")
     assert result.code == 1
-    assert result.stderr == (
-        "mamba: HTTP 502 Bad Gateway from openai/gpt-4o: HTML page '502 Bad Gateway'\n"
-    )
+    page = "HTTP 502 Bad Gateway from openai/gpt-4o: HTML page '502 Bad Gateway'"
+    *retries, final = result.stderr.splitlines()
+    # Each retry is announced before its wait; the error says how many attempts were made.
+    assert retries == [f"retrying in 0.0 s ({page})"] * 3
+    assert final == f"mamba: {page} (gave up after 4 attempts)"
 
 
 def test_a_plain_text_error_body_is_kept_on_one_line(server):

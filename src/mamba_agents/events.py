@@ -1,9 +1,16 @@
-"""The typed events the agent loop yields; every consumer reads the same stream."""
+"""The typed events a run yields: one stream for every consumer.
+
+`Event` is a discriminated union on `type`. `to_dict()` gives an event's stream-json line
+(`mamba run -o stream-json` prints exactly that) and `event_from_dict()` reads such a line
+back into the typed event, so `event_from_dict(e.to_dict()) == e` for every event.
+"""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, Literal
 
 from mamba_agents.messages import Message, Usage
 
@@ -14,22 +21,48 @@ __all__ = [
     "InitEvent",
     "RetryEvent",
     "RunResult",
+    "RunStatus",
+    "StopReason",
     "TextDelta",
     "ToolCallStarted",
     "ToolResult",
     "UsageEvent",
+    "event_from_dict",
+    "parse_event",
 ]
 
+RunStatus = Literal["success", "error", "max_turns", "max_cost", "timeout", "interrupted"]
+# Why the model stopped its last answer; None when it did not say.
+StopReason = Literal["end_turn", "max_tokens", "tool_use", "content_filter"] | str | None
 
-class Event:
-    """Base of all events; `to_dict()` gives the stream-json line."""
+_NOT_SENT = {"sent": False}  # field metadata: kept in memory, not in the stream-json line
 
-    type: ClassVar[str] = "event"
+
+class _EventBase:
+    """What every event does: its stream-json dict, and back."""
+
+    type: str
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"type": self.type}
-        data.update({k: _jsonable(v) for k, v in self.__dict__.items()})
+        data: dict[str, Any] = {"type": self.type}
+        for item in dataclasses.fields(self):  # type: ignore[arg-type]
+            if item.name != "type" and item.metadata.get("sent", True):
+                data[item.name] = _jsonable(getattr(self, item.name))
         return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        """The event a `to_dict()` made; raises ValueError when a field is missing."""
+        values = {}
+        for item in dataclasses.fields(cls):  # type: ignore[arg-type]
+            if item.name == "type" or not item.metadata.get("sent", True):
+                continue
+            if item.name in data:
+                values[item.name] = _typed(item.name, data[item.name])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ValueError(f"{cls.__name__}: {exc}") from None
 
 
 def _jsonable(value: Any) -> Any:
@@ -42,97 +75,110 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-@dataclass
-class InitEvent(Event):
-    """Start of a run: which session, model and tools."""
+def _typed(name: str, value: Any) -> Any:
+    if name == "usage" and isinstance(value, dict):
+        return Usage.from_dict(value)
+    if name == "message" and isinstance(value, dict):
+        return Message.from_record(value)
+    return value
 
-    type: ClassVar[str] = "init"
+
+@dataclass(frozen=True)
+class InitEvent(_EventBase):
+    """Start of a run: which session (None when it is not saved), model and tools."""
+
     session_id: str | None
     model: str
     tools: list[str]
     cwd: str
+    type: Literal["init"] = "init"
 
 
-@dataclass
-class TextDelta(Event):
+@dataclass(frozen=True)
+class TextDelta(_EventBase):
     """A piece of the answer text as it streams."""
 
-    type: ClassVar[str] = "text_delta"
     text: str
+    type: Literal["text_delta"] = "text_delta"
 
 
-@dataclass
-class AssistantMessage(Event):
+@dataclass(frozen=True)
+class AssistantMessage(_EventBase):
     """A complete assistant message (with its usage and cost)."""
 
-    type: ClassVar[str] = "assistant_message"
     message: Message
+    type: Literal["assistant_message"] = "assistant_message"
 
 
-@dataclass
-class ToolCallStarted(Event):
+@dataclass(frozen=True)
+class ToolCallStarted(_EventBase):
     """The loop is about to run a tool."""
 
-    type: ClassVar[str] = "tool_call"
     call_id: str
     name: str
     arguments: str
+    type: Literal["tool_call"] = "tool_call"
 
 
-@dataclass
-class ToolResult(Event):
-    """A tool finished (or failed: `is_error`)."""
+@dataclass(frozen=True)
+class ToolResult(_EventBase):
+    """A tool finished (or failed, or was refused: `is_error`)."""
 
-    type: ClassVar[str] = "tool_result"
     call_id: str
     name: str
     content: str
     is_error: bool
     duration_ms: int
+    type: Literal["tool_result"] = "tool_result"
 
 
-@dataclass
-class UsageEvent(Event):
+@dataclass(frozen=True)
+class UsageEvent(_EventBase):
     """Usage and cost of one model request."""
 
-    type: ClassVar[str] = "usage"
     model: str
     usage: Usage
     cost_usd: float | None
     cost_source: str
+    type: Literal["usage"] = "usage"
 
 
-@dataclass
-class RetryEvent(Event):
-    """A model request failed and will be retried after `wait_seconds`."""
+@dataclass(frozen=True)
+class RetryEvent(_EventBase):
+    """A model request failed and will be retried after `wait_seconds` (sent before the
+    wait begins)."""
 
-    type: ClassVar[str] = "retry"
     attempt: int
     wait_seconds: float
     reason: str
+    type: Literal["retry"] = "retry"
 
 
-@dataclass
-class ErrorEvent(Event):
+@dataclass(frozen=True)
+class ErrorEvent(_EventBase):
     """The run failed; `kind` is the error class name."""
 
-    type: ClassVar[str] = "error"
     kind: str
     message: str
+    type: Literal["error"] = "error"
 
 
-@dataclass
-class RunResult(Event):
-    """The last event of every run.
+@dataclass(frozen=True)
+class RunResult(_EventBase):
+    """The last event of every run; its `to_dict()` is the result object of `mamba run
+    -o json`.
 
-    `status` is one of `success`, `error`, `max_turns`, `max_cost`, `timeout`, `interrupted`.
-    `new_messages` are the messages this run added (complete tool-call/result pairs only).
+    `status` is one of `success`, `error`, `max_turns`, `max_cost`, `timeout`,
+    `interrupted`. `stop_reason` says why the model ended its last answer: `end_turn`,
+    `max_tokens` (cut off at the output limit), `tool_use`, `content_filter`.
+    `new_messages` are the messages this run added (complete tool-call/result pairs only);
+    `session_id` and `state_id` name the saved state (None when the run was not saved).
+    `exception` is what made a failed run fail.
     """
 
-    type: ClassVar[str] = "result"
     status: str
     output: str
-    new_messages: list[Message] = field(default_factory=list)
+    new_messages: list[Message] = field(default_factory=list, metadata=_NOT_SENT)
     num_turns: int = 0
     usage: Usage = field(default_factory=Usage)
     cost_usd: float = 0.0
@@ -140,7 +186,87 @@ class RunResult(Event):
     duration_ms: int = 0
     permission_denials: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    stop_reason: StopReason = None
+    session_id: str | None = None
+    state_id: str | None = None
+    model: str | None = None
+    exception: BaseException | None = field(
+        default=None, metadata=_NOT_SENT, repr=False, compare=False
+    )
+    type: Literal["result"] = "result"
 
     @property
     def success(self) -> bool:
         return self.status == "success"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": "result",
+            "status": self.status,
+            "result": self.output,
+            "session_id": self.session_id,
+            "state_id": self.state_id,
+            "model": self.model,
+            "num_turns": self.num_turns,
+            "usage": self.usage.to_dict(),
+            "cost_usd": round(self.cost_usd, 8),
+            "cost_source": self.cost_source,
+            "stop_reason": self.stop_reason,
+            "duration_ms": self.duration_ms,
+            "permission_denials": self.permission_denials,
+            "error": self.error,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunResult:
+        data = dict(data)
+        if "result" in data:
+            data["output"] = data.pop("result")
+        return super().from_dict(data)
+
+
+Event = (
+    InitEvent
+    | TextDelta
+    | AssistantMessage
+    | ToolCallStarted
+    | ToolResult
+    | UsageEvent
+    | RetryEvent
+    | ErrorEvent
+    | RunResult
+)
+
+_BY_TYPE: dict[str, type[_EventBase]] = {
+    kind.type: kind  # type: ignore[misc]
+    for kind in (
+        InitEvent,
+        TextDelta,
+        AssistantMessage,
+        ToolCallStarted,
+        ToolResult,
+        UsageEvent,
+        RetryEvent,
+        ErrorEvent,
+        RunResult,
+    )
+}
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    """The typed event of a stream-json dict; ValueError for an unknown `type` or a
+    missing field."""
+    kind = _BY_TYPE.get(data.get("type")) if isinstance(data, dict) else None
+    if kind is None:
+        found = data.get("type") if isinstance(data, dict) else data
+        raise ValueError(f"not a mamba event: type {found!r}")
+    return kind.from_dict(data)
+
+
+def parse_event(line: str) -> Event:
+    """The typed event of one `mamba run -o stream-json` line."""
+    try:
+        data = json.loads(line)
+    except ValueError as exc:
+        raise ValueError(f"not a JSON line: {exc}") from None
+    return event_from_dict(data)

@@ -196,6 +196,8 @@ def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) ->
     values = {}
     for key, value in raw.items():
         where = f"{sources[f'{section}.{key}']}: {section}.{key}"
+        if key not in {f.name for f in fields(cls)}:
+            raise ConfigError(f"{where}: unknown setting")
         value = coerce(value, _hint(cls, key), where)
         choices = CHOICES.get((section, key))
         if choices and value not in choices:

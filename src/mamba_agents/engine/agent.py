@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -11,15 +13,11 @@ from typing import Any
 
 from mamba_agents.backends import Backend, ModelProfile, create_backend, resolve_route
 from mamba_agents.config import AgentSettings
-from mamba_agents.engine._loop import Approver, LoopOptions, RunProgress, ToolGate, advance
-from mamba_agents.errors import (
-    AgentError,
-    BudgetExceededError,
-    MaxTurnsError,
-    ModelTimeoutError,
-    SessionError,
-)
-from mamba_agents.events import ErrorEvent, Event, RunResult, UsageEvent
+from mamba_agents.engine._recorder import SessionRecorder
+from mamba_agents.engine._run import AgentRun, RunLimits
+from mamba_agents.engine._steps import Approver, ToolGate
+from mamba_agents.errors import AgentError, limit_error
+from mamba_agents.events import Event, InitEvent, RunResult, UsageEvent
 from mamba_agents.messages import Message
 from mamba_agents.store import Session, SessionStore, State
 from mamba_agents.tokens import (
@@ -65,9 +63,6 @@ class ContextState:
     @property
     def usage_ratio(self) -> float | None:
         return self.token_count / self.context_window if self.context_window else None
-
-
-_DONE = object()
 
 
 class Agent:
@@ -118,9 +113,7 @@ class Agent:
         self.pricing = CostEstimator(self.settings)
         self._tracker = UsageTracker()
         self._counter: TokenCounter | None = None
-        self._running: asyncio.Task[None] | None = None
-        self._interrupted = False
-        self._failure: BaseException | None = None
+        self._running: _Running | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -139,25 +132,92 @@ class Agent:
             self._counter = TokenCounter()
         return self._counter
 
-    def _options(self, max_turns: int | None, max_cost: float | None) -> LoopOptions:
+    def _limits(self, max_turns: int | None, max_cost: float | None) -> RunLimits:
+        """This run's limits: the call's, else the agent config's, else the settings'."""
         agent_cfg, cfg = self.settings.agent, self.config
-        return LoopOptions(
+        return RunLimits(
             model=self.model,
             max_turns=max_turns or cfg.max_turns or agent_cfg.max_turns,
-            max_cost=max_cost
-            if max_cost is not None
-            else (cfg.max_cost if cfg.max_cost is not None else agent_cfg.max_cost),
+            max_cost=_first(max_cost, cfg.max_cost, agent_cfg.max_cost),
             tool_timeout=cfg.tool_timeout or agent_cfg.tool_timeout,
-            temperature=(
-                cfg.temperature
-                if cfg.temperature is not None
-                else self.settings.model_backend.temperature
-            ),
+            temperature=_first(cfg.temperature, self.settings.model_backend.temperature),
             max_tokens=cfg.max_tokens or self.settings.model_backend.max_tokens,
             retry=self.settings.retry,
         )
 
     # -- running -----------------------------------------------------------------------------
+    @contextlib.asynccontextmanager
+    async def iter(
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        max_turns: int | None = None,
+        max_cost: float | None = None,
+        on_event: Callable[[Event], None] | None = None,
+    ) -> AsyncIterator[AgentRun]:
+        """Run one user turn a step at a time::
+
+            async with agent.iter("fix the test") as run:
+                async for step in run:  # a ModelStep, then a ToolStep if it asked for tools
+                    if run.cost_usd > 0.5:
+                        break
+
+        Between steps the caller may inspect the run, change `run.history` (the context
+        before this turn) or stop. When the block ends the run is recorded like any other
+        (a run left early is `interrupted`) and `run.final` holds its `RunResult`.
+        `on_event` receives every event as it happens (text deltas, retries, tool calls).
+        """
+        if not self.config.track_context:
+            self.clear_context()
+        recorder = SessionRecorder(
+            self.session,
+            self.store,
+            parent=self.session.head,
+            system=self.system_prompt or None,
+            model=self.model,
+        )
+
+        def emit(event: Event) -> None:
+            for item in recorder.handle(event):
+                if isinstance(item, UsageEvent):
+                    self._tracker.add(
+                        UsageRecord(item.model, item.usage, item.cost_usd or 0.0, item.cost_source)
+                    )
+                elif isinstance(item, RunResult):
+                    run.final = item
+                if on_event is not None:
+                    on_event(item)
+
+        run = AgentRun(
+            prompt=Message.user(prompt),
+            history=self.session.context(),
+            system_prompt=self.system_prompt,
+            backend=lambda: self.backend,
+            tools=self.tools,
+            limits=self._limits(max_turns, max_cost),
+            pricing=self.pricing,
+            counter=self._token_counter,
+            gate=self.gate,
+            emit=emit,
+        )
+        saved = self.store is not None
+        emit(
+            InitEvent(
+                self.session.id if saved else None, self.model, sorted(self.tools), os.getcwd()
+            )
+        )
+        try:
+            yield run
+        except asyncio.CancelledError:
+            run.close(cancelled=True)
+            emit(run.result())
+            raise
+        except Exception as exc:
+            emit(run.result(error=exc))
+            raise
+        run.close()
+        emit(run.result())
+
     async def run_stream(
         self,
         prompt: str | list[dict[str, Any]],
@@ -166,110 +226,77 @@ class Agent:
         max_cost: float | None = None,
         timeout: float | None = None,
     ) -> AsyncIterator[Event]:
-        """Run one user turn, yielding events; the last event is always a `RunResult`.
+        """Run one user turn, yielding its events as they happen: `InitEvent` first, a
+        `RunResult` always last.
 
         A run that fails leaves the session as it was; one stopped by a limit, a timeout or
         `interrupt()` keeps its complete messages in a new state marked with that status.
         """
-        started = time.monotonic()
-        if not self.config.track_context:
-            self.clear_context()
-        parent = self.session.head
-        progress = RunProgress()
         queue: asyncio.Queue[Any] = asyncio.Queue()
+        runs: list[AgentRun] = []
 
         async def produce() -> None:
-            async for event in advance(
-                system_prompt=self.system_prompt,
-                history=self.session.context(),
-                prompt=Message.user(prompt),
-                backend=self.backend,
-                tools=self.tools,
-                options=self._options(max_turns, max_cost),
-                pricing=self.pricing,
-                progress=progress,
-                counter=self._token_counter,
-                gate=self.gate,
-            ):
-                await queue.put(event)
+            async with self.iter(
+                prompt, max_turns=max_turns, max_cost=max_cost, on_event=queue.put_nowait
+            ) as run:
+                runs.append(run)
+                async for _ in run:
+                    pass
 
         producer = asyncio.create_task(produce())
         producer.add_done_callback(lambda _: queue.put_nowait(_DONE))
-        self._running, self._interrupted = producer, False
-        timeout = (
-            timeout
-            if timeout is not None
-            else (
-                self.config.timeout
-                if self.config.timeout is not None
-                else self.settings.agent.timeout
-            )
-        )
-        deadline = None if timeout is None else time.monotonic() + timeout
-        timed_out = False
+        self._running = _Running(producer, runs)
+        limit = _first(timeout, self.config.timeout, self.settings.agent.timeout)
+        deadline = None if limit is None else time.monotonic() + limit
         try:
-            while True:
-                remaining = None if deadline is None else max(deadline - time.monotonic(), 0)
-                try:
-                    event = await asyncio.wait_for(queue.get(), remaining)
-                except TimeoutError:
-                    timed_out = True
-                    break
-                if event is _DONE:
-                    break
-                if isinstance(event, UsageEvent):
-                    self._tracker.add(
-                        UsageRecord(
-                            event.model, event.usage, event.cost_usd or 0.0, event.cost_source
-                        )
-                    )
+            while (event := await _next(queue, deadline)) is not _DONE:
+                if event is _TIMED_OUT:
+                    self._running.stop("timeout")
+                    deadline = None
+                    continue
                 yield event
         finally:
             if not producer.done():
                 producer.cancel()
             await asyncio.gather(producer, return_exceptions=True)
             self._running = None
-        failed: BaseException | None = None  # the run itself failed: nothing to keep
-        unsaved: SessionError | None = None  # the run worked; saving it did not
-        if timed_out:
-            progress.status = "timeout"
-        elif self._interrupted or producer.cancelled():
-            progress.status = "interrupted"
-        elif producer.exception() is not None:
-            failed = self._failure = producer.exception()
-            progress.status = "error"
-            yield ErrorEvent(type(failed).__name__, str(failed))
-        if failed is None:
-            try:
-                self._record(parent, progress)
-            except SessionError as exc:
-                unsaved = self._failure = exc
-                progress.status = "error"
-                yield ErrorEvent(type(exc).__name__, str(exc))
-        error = failed or unsaved
-        yield RunResult(
-            status=progress.status,
-            output="" if failed else progress.output,
-            new_messages=[] if failed else list(progress.new_messages),
-            num_turns=progress.num_turns,
-            usage=progress.usage,
-            cost_usd=progress.cost_usd,
-            cost_source=progress.cost_source,
-            duration_ms=int((time.monotonic() - started) * 1000),
-            permission_denials=list(progress.permission_denials),
-            error=str(error) if error is not None else _limit_message(progress.status),
-        )
 
-    def _record(self, parent: str | None, progress: RunProgress) -> None:
-        self.session.add_state(
-            parent_id=parent,
-            new_messages=progress.new_messages,
-            system=self.system_prompt or None,
-            model=self.model,
-            status=None if progress.status == "success" else progress.status,
-        )
-        if self.store is not None:
-            self.store.save(self.session)
+    def set_approver(self, approver: Approver | None) -> None:
+        """Who is asked about tool calls the permission policy says "ask" for."""
+        self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
+
+    def interrupt(self) -> None:
+        """Stop the running turn (from a signal handler); it ends with status `interrupted`."""
+        if self._running is not None:
+            self._running.stop("interrupted")
+
+    async def run(
+        self,
+        prompt: str | list[dict[str, Any]],
+        *,
+        max_turns: int | None = None,
+        max_cost: float | None = None,
+        timeout: float | None = None,
+    ) -> RunResult:
+        """Run one user turn and return its result.
+
+        Raises the provider's error when the run fails, `MaxTurnsError`,
+        `BudgetExceededError` or `ModelTimeoutError` when a limit stopped it (the partial
+        work is saved in the session first).
+        """
+        result: RunResult | None = None
+        async for event in self.run_stream(
+            prompt, max_turns=max_turns, max_cost=max_cost, timeout=timeout
+        ):
+            if isinstance(event, RunResult):
+                result = event
+        assert result is not None
+        if result.status == "error":
+            raise result.exception or AgentError(result.error or "run failed")
+        limit = limit_error(result.status, result.error or result.status)
+        if limit is not None:
+            raise limit
+        return result
 
     @property
     def permissions(self) -> PermissionPolicy | None:
@@ -292,51 +319,6 @@ class Agent:
         return UsageTracker.from_messages(
             self.session.messages.values(), self.pricing
         ).get_summary()
-
-    def set_approver(self, approver: Approver | None) -> None:
-        """Who is asked about tool calls the permission policy says "ask" for."""
-        self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
-
-    def interrupt(self) -> None:
-        """Stop the running turn (from a signal handler); it ends with status `interrupted`."""
-        if self._running is not None and not self._running.done():
-            self._interrupted = True
-            self._running.cancel()
-
-    async def run(
-        self,
-        prompt: str | list[dict[str, Any]],
-        *,
-        max_turns: int | None = None,
-        max_cost: float | None = None,
-        timeout: float | None = None,
-    ) -> RunResult:
-        """Run one user turn and return its result.
-
-        Raises the provider's error when the run fails, `MaxTurnsError`,
-        `BudgetExceededError` or `ModelTimeoutError` when a limit stopped it (the partial
-        work is saved in the session first).
-        """
-        result: RunResult | None = None
-        error: ErrorEvent | None = None
-        async for event in self.run_stream(
-            prompt, max_turns=max_turns, max_cost=max_cost, timeout=timeout
-        ):
-            if isinstance(event, ErrorEvent):
-                error = event
-            elif isinstance(event, RunResult):
-                result = event
-        assert result is not None
-        if result.status == "error":
-            raise self._failure or AgentError(error.message if error else "run failed")
-        limit = {
-            "max_turns": MaxTurnsError,
-            "max_cost": BudgetExceededError,
-            "timeout": ModelTimeoutError,
-        }.get(result.status)
-        if limit is not None:
-            raise limit(result.error or result.status)
-        return result
 
     def run_sync(self, prompt: str | list[dict[str, Any]], **kwargs: Any) -> RunResult:
         """`run` for synchronous code; also works when an event loop is already running."""
@@ -489,10 +471,35 @@ class Agent:
         self._tracker.reset()
 
 
-def _limit_message(status: str) -> str | None:
-    return {
-        "max_turns": "turn limit reached",
-        "max_cost": "cost limit reached",
-        "timeout": "timed out",
-        "interrupted": "interrupted",
-    }.get(status)
+def _first(*values: Any) -> Any:
+    """The first value that is not None."""
+    return next((v for v in values if v is not None), None)
+
+
+_DONE = object()
+_TIMED_OUT = object()
+
+
+async def _next(queue: asyncio.Queue[Any], deadline: float | None) -> Any:
+    """The next event, or `_TIMED_OUT` once `deadline` has passed."""
+    if deadline is None:
+        return await queue.get()
+    try:
+        return await asyncio.wait_for(queue.get(), max(deadline - time.monotonic(), 0))
+    except TimeoutError:
+        return _TIMED_OUT
+
+
+@dataclass(frozen=True)
+class _Running:
+    """The task running a turn, and the run once it has begun."""
+
+    task: asyncio.Task[None]
+    runs: list[AgentRun]
+
+    def stop(self, status: str) -> None:
+        """End the turn with `status`; what it finished is kept."""
+        for run in self.runs:
+            run.halt(status)
+        if not self.task.done():
+            self.task.cancel()

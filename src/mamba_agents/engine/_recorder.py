@@ -1,0 +1,55 @@
+"""The session recorder: keeps each finished run as a new state of the session.
+
+It reads the run's events and acts on the last one, the `RunResult`: a run that failed
+leaves the session as it was; any other adds a state (marked with its status when a limit,
+a timeout or an interruption ended it) and saves the session when there is a store.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from mamba_agents.errors import SessionError
+from mamba_agents.events import ErrorEvent, Event, RunResult
+from mamba_agents.store import Session, SessionStore
+
+
+class SessionRecorder:
+    """Records one run into `session`, continuing from the state `parent`."""
+
+    def __init__(
+        self,
+        session: Session,
+        store: SessionStore | None,
+        *,
+        parent: str | None,
+        system: str | None,
+        model: str,
+    ):
+        self.session = session
+        self.store = store
+        self.parent = parent
+        self.system = system
+        self.model = model
+
+    def handle(self, event: Event) -> list[Event]:
+        """The events to pass on: a recorded result names its session and state; one that
+        could not be saved becomes an error."""
+        if not isinstance(event, RunResult) or event.status == "error":
+            return [event]
+        try:
+            self.session.add_state(
+                parent_id=self.parent,
+                new_messages=event.new_messages,
+                system=self.system,
+                model=self.model,
+                status=None if event.status == "success" else event.status,
+            )
+            if self.store is not None:
+                self.store.save(self.session)
+        except SessionError as exc:
+            failed = dataclasses.replace(event, status="error", error=str(exc), exception=exc)
+            return [ErrorEvent(type(exc).__name__, str(exc)), failed]
+        if self.store is None:
+            return [event]
+        return [dataclasses.replace(event, session_id=self.session.id, state_id=self.session.head)]
