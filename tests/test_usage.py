@@ -14,7 +14,7 @@ from conftest import run_mamba, session_files
 
 from mamba_agents.config import AgentSettings
 from mamba_agents.messages import Message, Usage
-from mamba_agents.store import Session, SessionStore
+from mamba_agents.store import RequestSum, Session, SessionStore
 from mamba_agents.usage import build_report
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -27,6 +27,10 @@ def stamp(text: str) -> str:
         .isoformat(timespec="milliseconds")
         .replace("+00:00", "Z")
     )
+
+
+def stamp_epoch(text: str) -> float:
+    return datetime.fromisoformat(text).timestamp()
 
 
 def add_request(
@@ -210,6 +214,97 @@ def test_file_changed_behind_the_index_is_reindexed(store):
     path = other.path_for(copy.id)
     path.write_text(copy.to_json())
     assert report(store).totals.requests == 2
+
+
+def test_rows_made_on_save_and_from_the_file_are_the_same(store):
+    """A save indexes the session's messages; a rebuild reads the file's records: both make
+    the same rows, odd values included (no model, no cost, zero usage, cache tokens)."""
+    session = Session(cwd="/w")
+    add_request(session, "2026-11-21T09:00:00+00:00", cache=(30, 7), cost=0.25, source="reported")
+    odd = Message(
+        role="assistant", content="?", usage=Usage(), created_at=stamp("2026-11-21T09:05:00+00:00")
+    )
+    session.add_state(parent_id=session.head, new_messages=[Message.user("q"), odd])
+    no_usage = Message(role="assistant", content="none")
+    session.add_state(parent_id=session.head, new_messages=[Message.user("q"), no_usage])
+    store.save(session)
+    fork = session.fork(session.head)
+    add_request(fork, "2026-11-21T10:00:00+00:00", "openai/gpt-4o-mini", (7, 3))
+    store.save(fork)
+
+    def sums():
+        return {
+            by: sorted(store.index.request_sums(by, bucket_seconds=3600), key=repr)
+            for by in ("time", "session", "model")
+        }
+
+    saved = sums()
+    store.index.refresh(rebuild=True)
+    assert sums() == saved
+    by_session = {(s.key, s.model): s for s in saved["session"]}
+    assert by_session[(session.id, "openai/gpt-4o")] == RequestSum(
+        session.id, "openai/gpt-4o", True, 1, Usage(1000, 100, 30, 7), 0.25
+    )
+    assert by_session[(session.id, "")] == RequestSum(session.id, "", False, 1, Usage(), 0.0)
+    assert by_session[(fork.id, "openai/gpt-4o-mini")].usage == Usage(7, 3)
+    # The fork's copies count for its origin only; a message without usage is no request.
+    assert len(by_session) == 3
+    hours = {s.key for s in saved["time"]}
+    assert hours == {
+        int(stamp_epoch("2026-11-21T09:00:00+00:00")) // 3600,
+        int(stamp_epoch("2026-11-21T10:00:00+00:00")) // 3600,
+    }
+    assert {s.key for s in saved["model"]} == {None}
+    totals = report(store, by="model").totals
+    assert totals.usage == Usage(1007, 103, 30, 7)
+    assert totals.to_dict() == {
+        "models": ["", "openai/gpt-4o", "openai/gpt-4o-mini"],
+        "requests": 3,
+        "input_tokens": 1007,
+        "output_tokens": 103,
+        "cache_read_tokens": 30,
+        "cache_write_tokens": 7,
+        "total_tokens": 1147,
+        "cost_usd": 0.25 + totals.cost_estimated_usd,
+        "cost_reported_usd": 0.25,
+        "cost_estimated_usd": totals.cost_estimated_usd,
+        "unpriced_tokens": 0,
+    }
+
+
+def test_request_sums_filter_by_time_session_and_folder(store):
+    inside, nested, beside = (
+        Session(cwd="/home/me/proj"),
+        Session(cwd="/home/me/proj/sub"),
+        Session(cwd="/home/me/project"),
+    )
+    for session in (inside, nested, beside):
+        add_request(session, "2026-11-20T10:00:00+00:00")
+        add_request(session, "2026-11-21T10:00:00+00:00")
+        store.save(session)
+    store.index.refresh()
+
+    def requests(**filters):
+        return sum(s.requests for s in store.index.request_sums("model", **filters))
+
+    assert requests() == 6
+    assert requests(start=stamp_epoch("2026-11-21T00:00:00+00:00")) == 3
+    assert requests(stop=stamp_epoch("2026-11-21T00:00:00+00:00")) == 3
+    assert (
+        requests(
+            start=stamp_epoch("2026-11-20T10:00:00+00:00"),
+            stop=stamp_epoch("2026-11-20T10:00:01+00:00"),
+        )
+        == 3
+    )
+    assert requests(session_prefix=inside.id[:8]) == 2
+    assert requests(cwd="/home/me/proj") == 4  # the folder and below it, not /home/me/project
+    assert requests(cwd="/home/me/proj/") == 4
+    assert requests(cwd="/") == 6
+    labels = store.index.session_labels()
+    assert labels[beside.id] == ("q", "/home/me/project", beside.updated_at)
+    with pytest.raises(ValueError, match="group_by"):
+        store.index.request_sums("day")
 
 
 WRITER = textwrap.dedent("""

@@ -14,10 +14,11 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from mamba_agents.errors import ConfigError
-from mamba_agents.store import Refresh, SessionStore, UsageIndex
+from mamba_agents.messages import Usage
+from mamba_agents.store import Refresh, RequestSum, SessionStore, UsageIndex
 from mamba_agents.tokens import CostEstimator
 
 if TYPE_CHECKING:
@@ -53,13 +54,15 @@ class UsageTotals:
     models: set[str] = field(default_factory=set)
 
     @property
-    def total_tokens(self) -> int:
-        return (
-            self.input_tokens
-            + self.output_tokens
-            + self.cache_read_tokens
-            + self.cache_write_tokens
+    def usage(self) -> Usage:
+        """The four token counts as one `Usage`."""
+        return Usage(
+            self.input_tokens, self.output_tokens, self.cache_read_tokens, self.cache_write_tokens
         )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.usage.total_tokens
 
     @property
     def cost_usd(self) -> float:
@@ -238,24 +241,26 @@ def build_report(
     query = _Query(by, start, stop, session, cwd)
     index_error = None
     try:
-        refresh, rows, labels = _from_index(store.index, query, rebuild=rebuild)
+        refresh, sums, labels = _from_index(store.index, query, rebuild=rebuild)
     except (sqlite3.Error, OSError) as exc:
         index_error = f"{store.index.path}: {exc}"
-        refresh, rows, labels = _from_index(UsageIndex(store.root, in_memory=True), query)
+        refresh, sums, labels = _from_index(UsageIndex(store.root, in_memory=True), query)
     estimator = CostEstimator(settings)
     week_start = 0 if start_of_week == "monday" else 6
     groups: dict[str, UsageRow] = {}
-    for key, row_model, reported, *sums in rows:
-        if model and not _model_matches(row_model, model):
+    for part in sums:
+        if model and not _model_matches(part.model, model):
             continue
         if by in ("day", "week", "month"):
-            key = _period(clock.bucket_date(key), by, week_start)
+            key = _period(clock.bucket_date(cast(int, part.key)), by, week_start)
         elif by == "model":
-            key = row_model
-        part = _priced(row_model, bool(reported), sums, estimator)
+            key = part.model
+        else:
+            key = cast(str, part.key)
+        priced = _priced(part, estimator)
         group = groups.setdefault(key, UsageRow(key))
-        group.totals.add(part)
-        group.breakdown.setdefault(row_model, UsageTotals()).add(part)
+        group.totals.add(priced)
+        group.breakdown.setdefault(part.model, UsageTotals()).add(priced)
     ordered = _order(groups, by)
     if by == "session":
         _label_sessions(labels, ordered)
@@ -276,68 +281,47 @@ class _Query:
 
 def _from_index(
     index: UsageIndex, query: _Query, *, rebuild: bool = False
-) -> tuple[Refresh, list[tuple[Any, ...]], dict[str, tuple[str, str, str]]]:
-    """Reconcile `index` with the files, then read the query's rows and, for a session
+) -> tuple[Refresh, list[RequestSum], dict[str, tuple[str, str, str]]]:
+    """Reconcile `index` with the files, then read the query's sums and, for a session
     report, each session's title, folder and last activity."""
     refresh = index.refresh(rebuild=rebuild)
-    with index.connect() as db:
-        rows = _query(db, query)
-        labels = _session_labels(db) if query.by == "session" else {}
-    return refresh, rows, labels
-
-
-def _query(db: sqlite3.Connection, query: _Query) -> list[tuple[Any, ...]]:
-    group = {"session": "r.session_id", "model": "''"}.get(
-        query.by, f"CAST(r.ts / {BUCKET_SECONDS} AS INTEGER)"
+    sums = index.request_sums(
+        {"session": "session", "model": "model"}.get(query.by, "time"),
+        start=query.start,
+        stop=query.stop,
+        session_prefix=query.session,
+        cwd=query.cwd,
+        bucket_seconds=BUCKET_SECONDS,
     )
-    where, params = [], []
-    if query.start is not None:
-        where.append("r.ts >= ?")
-        params.append(query.start)
-    if query.stop is not None:
-        where.append("r.ts < ?")
-        params.append(query.stop)
-    if query.session:
-        where.append("substr(r.session_id, 1, ?) = ?")
-        params += [len(query.session), query.session]
-    join = ""
-    if query.cwd:
-        join = "JOIN sessions s ON s.id = r.session_id"
-        where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
-        folder = query.cwd.rstrip("/") or "/"
-        inside = folder.rstrip("/") + "/"
-        params += [folder, len(inside), inside]
-    sql = (
-        f"SELECT {group}, r.model, r.source = 'reported', COUNT(*), SUM(r.input), "
-        f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
-        f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
-        f"GROUP BY 1, 2, 3"
+    labels = index.session_labels() if query.by == "session" else {}
+    return refresh, sums, labels
+
+
+def _priced(part: RequestSum, estimator: CostEstimator) -> UsageTotals:
+    usage = part.usage
+    totals = UsageTotals(
+        part.requests,
+        usage.input_tokens,
+        usage.output_tokens,
+        usage.cache_read_tokens,
+        usage.cache_write_tokens,
+        models={part.model},
     )
-    return db.execute(sql, params).fetchall()
-
-
-def _priced(model: str, reported: bool, sums: list[Any], estimator: CostEstimator) -> UsageTotals:
-    count, inputs, outputs, reads, writes, recorded = sums
-    part = UsageTotals(count, inputs, outputs, reads, writes, models={model})
-    if reported:
-        part.cost_reported_usd = recorded or 0.0
-        return part
-    cost = estimator.estimate(inputs, outputs, model, reads, writes)
-    if cost.source == "unpriced":
-        part.unpriced_tokens = part.total_tokens
+    if part.reported:
+        totals.cost_reported_usd = part.cost
+        return totals
+    cost, source = estimator.cost_of(usage, part.model)
+    if source == "unpriced":
+        totals.unpriced_tokens = usage.total_tokens
     else:
-        part.cost_estimated_usd = cost.total_cost
-    return part
+        totals.cost_estimated_usd = cost
+    return totals
 
 
 def _order(groups: dict[str, UsageRow], by: str) -> list[UsageRow]:
     if by == "model":
         return sorted(groups.values(), key=lambda r: (-r.totals.cost_usd, r.key))
     return [groups[k] for k in sorted(groups)]
-
-
-def _session_labels(db: sqlite3.Connection) -> dict[str, tuple[str, str, str]]:
-    return {r[0]: r[1:] for r in db.execute("SELECT id, title, cwd, updated_at FROM sessions")}
 
 
 def _label_sessions(labels: dict[str, tuple[str, str, str]], rows: list[UsageRow]) -> None:

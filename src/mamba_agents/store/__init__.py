@@ -2,12 +2,13 @@
 
 from mamba_agents.store._session import FORMAT, VERSION, Session, State
 from mamba_agents.store._store import SessionRef, SessionStore
-from mamba_agents.store._usage_index import Refresh, UsageIndex
+from mamba_agents.store._usage_index import Refresh, RequestSum, UsageIndex
 
 __all__ = [
     "FORMAT",
     "VERSION",
     "Refresh",
+    "RequestSum",
     "Session",
     "SessionRef",
     "SessionStore",

@@ -12,13 +12,14 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from mamba_agents.errors import SessionError
+from mamba_agents.messages import Usage
 from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
@@ -41,43 +42,92 @@ def _epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
-def request_rows(
-    session_id: str, added: Iterable[str], record_of: Callable[[str], dict[str, Any]]
-) -> list[tuple[object, ...]]:
-    """One row per assistant message with usage among the `added` message ids (the ones the
-    session's own states added: messages a fork copied belong to its origin)."""
-    rows = []
-    for message_id in added:
-        record = record_of(message_id)
-        usage = record.get("usage")
-        if record.get("role") != "assistant" or not usage:
-            continue
-        rows.append(
-            (
-                message_id,
-                session_id,
-                _epoch(record["created_at"]),
-                record.get("model") or "",
-                int(usage.get("input_tokens") or 0),
-                int(usage.get("output_tokens") or 0),
-                int(usage.get("cache_read_tokens") or 0),
-                int(usage.get("cache_write_tokens") or 0),
-                record.get("cost_usd") or 0.0,
-                record.get("cost_source") or "unpriced",
-            )
-        )
-    return rows
+def _row(
+    session_id: str,
+    message_id: str,
+    created_at: str,
+    model: str | None,
+    tokens: tuple[int, ...],
+    cost: float | None,
+    source: str | None,
+) -> tuple[object, ...]:
+    """The index row of one model request; `tokens` are the input, output, cache read and
+    cache write counts."""
+    return (
+        message_id,
+        session_id,
+        _epoch(created_at),
+        model or "",
+        *tokens,
+        cost or 0.0,
+        source or "unpriced",
+    )
 
 
 def session_rows(
     session: Session, state_ids: Iterable[str] | None = None
 ) -> list[tuple[object, ...]]:
-    """Rows for a session's states (or the states named)."""
+    """One row per assistant message with usage that a session's states (or the states
+    named) added; messages a fork copied belong to its origin."""
     states = (
         session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
     )
-    added = [mid for state in states for mid in state.added]
-    return request_rows(session.id, added, lambda mid: session.messages[mid].to_record())
+    rows = []
+    for state in states:
+        for message_id in state.added:
+            message = session.messages[message_id]
+            usage = message.usage
+            if message.role != "assistant" or usage is None:
+                continue
+            tokens = (
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cache_read_tokens,
+                usage.cache_write_tokens,
+            )
+            rows.append(
+                _row(
+                    session.id,
+                    message_id,
+                    message.created_at,
+                    message.model,
+                    tokens,
+                    message.cost_usd,
+                    message.cost_source,
+                )
+            )
+    return rows
+
+
+def _record_rows(
+    session_id: str, added: Iterable[str], records: dict[str, dict[str, Any]]
+) -> list[tuple[object, ...]]:
+    """`session_rows` from a file's checked message records, without building messages
+    (a report may read thousands of files)."""
+    rows = []
+    for message_id in added:
+        record = records[message_id]
+        usage = record.get("usage")
+        if record["role"] != "assistant" or not usage:
+            continue
+        tokens = (
+            usage.get("input_tokens") or 0,
+            usage.get("output_tokens") or 0,
+            usage.get("cache_read_tokens") or 0,
+            usage.get("cache_write_tokens") or 0,
+        )
+        rows.append(
+            _row(
+                session_id,
+                message_id,
+                record["created_at"],
+                record.get("model"),
+                tokens,
+                record.get("cost_usd"),
+                record.get("cost_source"),
+            )
+        )
+    return rows
 
 
 @dataclass(frozen=True)
@@ -103,8 +153,21 @@ def _read_document(path: str) -> _Document | None:
         data.get("cwd") or "",
         data.get("title") or "",
         data.get("updated_at") or data["created_at"],
-        request_rows(data["id"], added, records.__getitem__),
+        _record_rows(data["id"], added, records),
     )
+
+
+class RequestSum(NamedTuple):
+    """Requests summed over one group: `key` is the time bucket (the request's time in
+    seconds divided by the bucket size, rounded down), the session id or None; `cost` sums
+    the costs recorded with the requests (the providers' own when `reported`)."""
+
+    key: int | str | None
+    model: str
+    reported: bool
+    requests: int
+    usage: Usage
+    cost: float
 
 
 @dataclass(frozen=True)
@@ -244,3 +307,63 @@ class UsageIndex:
                 if document is not None:  # else deleted since the scan: the next refresh drops it
                     indexed += self._store(db, document, path, mtime_ns, size)
         return Refresh(indexed, removed, warnings)
+
+    def request_sums(
+        self,
+        group_by: str,
+        *,
+        start: float | None = None,
+        stop: float | None = None,
+        session_prefix: str | None = None,
+        cwd: str | None = None,
+        bucket_seconds: int = 900,
+    ) -> list[RequestSum]:
+        """Requests summed by model and cost source within each group: `time` (buckets of
+        `bucket_seconds`), `session` or `model` (one group). Only requests made from
+        `start` (epoch seconds) until before `stop`, in sessions whose id starts with
+        `session_prefix`, started in folder `cwd` or below it."""
+        groups = {"time": "CAST(r.ts / ? AS INTEGER)", "session": "r.session_id", "model": "NULL"}
+        if group_by not in groups:
+            raise ValueError(f"group_by: expected time, session or model, got {group_by!r}")
+        params: list[object] = [bucket_seconds] if group_by == "time" else []
+        where = []
+        if start is not None:
+            where.append("r.ts >= ?")
+            params.append(start)
+        if stop is not None:
+            where.append("r.ts < ?")
+            params.append(stop)
+        if session_prefix:
+            where.append("substr(r.session_id, 1, ?) = ?")
+            params += [len(session_prefix), session_prefix]
+        join = ""
+        if cwd:
+            join = "JOIN sessions s ON s.id = r.session_id"
+            where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
+            folder = cwd.rstrip("/") or "/"
+            inside = folder.rstrip("/") + "/"
+            params += [folder, len(inside), inside]
+        sql = (
+            f"SELECT {groups[group_by]}, r.model, r.source = 'reported', COUNT(*), SUM(r.input), "
+            f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
+            f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
+            f"GROUP BY 1, 2, 3"
+        )
+        with self.connect() as db:
+            rows = db.execute(sql, params).fetchall()
+        return [
+            RequestSum(
+                key, model, bool(reported), count, Usage(inputs, outputs, reads, writes), cost
+            )
+            for key, model, reported, count, inputs, outputs, reads, writes, cost in rows
+        ]
+
+    def session_labels(self) -> dict[str, tuple[str, str, str]]:
+        """The title, folder and last activity (`updated_at`) of each indexed session."""
+        with self.connect() as db:
+            return {
+                r[0]: r[1:]
+                for r in db.execute(
+                    "SELECT id, title, cwd, updated_at FROM sessions WHERE error IS NULL"
+                )
+            }
