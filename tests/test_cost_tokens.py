@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from mamba_agents.backends import get_profile
@@ -88,3 +91,18 @@ def test_usage_tracker_sums_and_groups_by_model():
     assert summary.total.prompt_tokens == 110 and summary.total.request_count == 2
     assert summary.by_model["gpt-4o"].completion_tokens == 50
     assert summary.cost_source == "unpriced"
+
+
+def test_token_tools_import_no_transport_or_heavy_library():
+    """Prices and counts come from the backends' public profile API, which loads no
+    transport, retry library or tokenizer until one is used."""
+    code = (
+        "import sys, mamba_agents.tokens, mamba_agents.backends as b\n"
+        "assert {'ModelProfile', 'get_profile', 'litellm_package_dir', 'complete_with_retries',"
+        " 'OnRetry'} <= set(b.__all__)\n"
+        "print(sorted(m for m in ('litellm', 'tiktoken', 'mcp', 'openai', 'httpx', 'tenacity',"
+        " 'pydantic', 'mamba_agents.backends._openai_compat', 'mamba_agents.backends._litellm')"
+        " if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mamba_agents.backends._base import Backend, Completion, ModelRequest, TextChunk
-from mamba_agents.backends._profiles import ModelProfile, get_profile
+from mamba_agents.backends._profiles import ModelProfile, get_profile, litellm_package_dir
+from mamba_agents.backends._retry import OnRetry, complete_with_retries
 from mamba_agents.backends._routing import ModelRoute, resolve_route
 
 if TYPE_CHECKING:
@@ -18,13 +19,16 @@ __all__ = [
     "ModelProfile",
     "ModelRequest",
     "ModelRoute",
+    "OnRetry",
     "OpenAICompatibleBackend",
     "TextChunk",
+    "complete_with_retries",
     "create_backend",
     "create_lmstudio_backend",
     "create_ollama_backend",
     "create_vllm_backend",
     "get_profile",
+    "litellm_package_dir",
     "resolve_route",
 ]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from mamba_agents.backends._profiles import ModelProfile, get_profile
+from mamba_agents.backends import ModelProfile, get_profile
 from mamba_agents.messages import Usage
 
 if TYPE_CHECKING:

@@ -6,7 +6,7 @@ import json
 import os
 from typing import Any
 
-from mamba_agents.backends._profiles import litellm_package_dir
+from mamba_agents.backends import litellm_package_dir
 
 # Per-message framing tokens in OpenAI chat models.
 _MESSAGE_OVERHEAD = 4
