@@ -1,12 +1,12 @@
 """Tools the agent can call: the eleven built-ins (sandboxed) and plain Python functions."""
 
-from mamba_agents.tools._builtin import BUILTIN, builtin_tools
+from mamba_agents.tools._builtin import BUILTIN, as_tool, builtin_tools
 from mamba_agents.tools._from_settings import (
     policy_from_settings,
     sandbox_from_settings,
     tools_from_settings,
 )
-from mamba_agents.tools._function_tool import Tool, as_tool, tool_from_function
+from mamba_agents.tools._function_tool import RUNTIME_PARAMETERS, Tool, tool_from_function
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError
 from mamba_agents.tools.bash import BashResult, run_bash, safe_environment, scrub_own_environment
 from mamba_agents.tools.filesystem import (
@@ -33,6 +33,7 @@ from mamba_agents.tools.search import GlobResult, GrepMatch, GrepResult, glob_se
 
 __all__ = [
     "BUILTIN",
+    "RUNTIME_PARAMETERS",
     "BashResult",
     "Decision",
     "DirectoryListing",

@@ -23,8 +23,6 @@ BUILTIN: dict[str, tuple[Callable[..., Any], str]] = {
     "delete_file": (filesystem.delete_file, "write"),
     "run_bash": (bash.run_bash, "execute"),
 }
-# Parameters the runtime supplies; the model never sees them.
-RUNTIME_PARAMETERS = frozenset({"security", "output_limit", "cancel", "max_timeout"})
 
 
 def builtin_tools(
@@ -40,7 +38,7 @@ def builtin_tools(
     for name, (function, risk) in BUILTIN.items():
         if names is not None and name not in names:
             continue
-        schema = tool_from_function(function, hidden=RUNTIME_PARAMETERS)
+        schema = tool_from_function(function)
         bound: dict[str, Any] = {"security": security}
         if name == "run_bash":
             if output_limit is not None:
@@ -60,3 +58,15 @@ def builtin_tools(
             )
         )
     return tools
+
+
+def as_tool(item: Tool | Callable[..., Any]) -> Tool:
+    """A `Tool` as it is, or one built from a function. A built-in tool's function (such as
+    `read_file`) becomes that built-in, with its risk class, bound to the default sandbox
+    (the current directory)."""
+    if isinstance(item, Tool):
+        return item
+    for name, (function, _risk) in BUILTIN.items():
+        if item is function:
+            return builtin_tools(names=[name])[0]
+    return tool_from_function(item)

@@ -15,7 +15,18 @@ from typing import Any
 _JSON_TYPES: dict[Any, str] = {str: "string", int: "integer", float: "number", bool: "boolean"}
 CANCEL_GRACE_SECONDS = 5.0
 
+RUNTIME_PARAMETERS = frozenset({"security", "output_limit", "cancel", "max_timeout"})
+"""Parameters the runtime owns (the sandbox, limits, the cancel event). A function parameter
+with one of these names never appears in a tool's schema and the model may never set it."""
+
 _ARG_LINE = re.compile(r"^\s*(\*{0,2}\w+)\s*(?:\([^)]*\))?\s*:\s*(.*)$")
+
+
+def _parameter_names(function: Callable[..., Any]) -> frozenset[str]:
+    try:
+        return frozenset(inspect.signature(function).parameters)
+    except (TypeError, ValueError):  # no signature to read (some builtins)
+        return frozenset()
 
 
 @dataclass(frozen=True)
@@ -42,20 +53,22 @@ class Tool:
     async def invoke(self, arguments: dict[str, Any]) -> str:
         """Call the function (sync functions in a worker thread) and return text.
 
-        Only the parameters in the schema are accepted: runtime-supplied ones (such as the
-        sandbox) cannot be set by the model. A sync function with a `cancel` parameter gets
-        a `threading.Event` that is set when the call is cancelled, so it can stop its work
-        (a thread cannot be killed).
+        Only the parameters in the schema are accepted, and never a runtime-owned one
+        (such as the sandbox), whatever the schema says. A sync function with a `cancel`
+        parameter gets a `threading.Event` that is set when the call is cancelled, so it can
+        stop its work (a thread cannot be killed).
         """
         import asyncio
 
-        unknown = sorted(set(arguments) - set(self.parameters.get("properties", {})))
+        takes = _parameter_names(self.function)
+        known = set(self.parameters.get("properties", {})) - (takes & RUNTIME_PARAMETERS)
+        unknown = sorted(set(arguments) - known)
         if unknown:
             raise TypeError(f"unexpected argument(s): {', '.join(unknown)}")
 
         if inspect.iscoroutinefunction(self.function):
             return result_text(await self.function(**arguments))
-        if "cancel" not in inspect.signature(self.function).parameters:
+        if "cancel" not in takes:
             return result_text(await asyncio.to_thread(self.function, **arguments))
         import threading
 
@@ -152,13 +165,15 @@ def tool_from_function(
 ) -> Tool:
     """Build a `Tool` from a function's signature, type hints and docstring.
 
-    Parameters named in `hidden` (runtime-supplied, such as a sandbox) are left out of the
-    schema the model sees. `risk` (`read`, `write` or `execute`) is what permission
-    defaults go by; a function's risk is unknown, so it defaults to `execute`.
+    Runtime-owned parameters (`RUNTIME_PARAMETERS`: the sandbox, limits, the cancel event)
+    and those named in `hidden` are left out of the schema the model sees. `risk` (`read`,
+    `write` or `execute`) is what permission defaults go by; a function's risk is unknown,
+    so it defaults to `execute`.
     """
     signature = inspect.signature(function)
     hints = typing.get_type_hints(function)
     summary, descriptions = _docstring_parts(function.__doc__ or "")
+    hidden = hidden | RUNTIME_PARAMETERS
     properties: dict[str, Any] = {}
     required: list[str] = []
     for param in signature.parameters.values():
@@ -176,8 +191,3 @@ def tool_from_function(
     if required:
         parameters["required"] = required
     return Tool(name or function.__name__, summary or function.__name__, parameters, function, risk)
-
-
-def as_tool(item: Tool | Callable[..., Any]) -> Tool:
-    """A `Tool` as it is, or one built from a function."""
-    return item if isinstance(item, Tool) else tool_from_function(item)
