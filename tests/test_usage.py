@@ -15,6 +15,7 @@ from conftest import run_mamba, session_files
 from mamba_agents.config import AgentSettings
 from mamba_agents.messages import Message, Usage
 from mamba_agents.store import RequestSum, Session, SessionStore
+from mamba_agents.tokens import UsageTracker
 from mamba_agents.usage import build_report
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -270,6 +271,25 @@ def test_rows_made_on_save_and_from_the_file_are_the_same(store):
         "cost_estimated_usd": totals.cost_estimated_usd,
         "unpriced_tokens": 0,
     }
+
+
+def test_a_session_row_agrees_with_the_usage_tracker_of_its_messages(store):
+    session = Session()
+    add_request(session, "2026-11-21T09:00:00+00:00", cache=(500, 20))
+    add_request(
+        session,
+        "2026-11-21T09:01:00+00:00",
+        "openai/gpt-4o-mini",
+        (40, 4),
+        cost=0.5,
+        source="reported",
+    )
+    store.save(session)
+    (row,) = report(store, by="session").rows
+    summary = UsageTracker.from_messages(session.messages.values()).get_summary()
+    assert row.totals.usage == summary.total.usage
+    assert row.totals.total_tokens == summary.total.total_tokens == 1000 + 100 + 520 + 44
+    assert row.totals.requests == summary.total.request_count == 2
 
 
 def test_request_sums_filter_by_time_session_and_folder(store):
