@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import MAMBA, live_processes, mamba_env, session_files
 from terminal import Terminal
+from test_cli_seams import CUT_OFF
 
 
 @pytest.fixture
@@ -367,3 +368,46 @@ def test_ctrl_d_during_an_answer_leaves_after_it(chat, server, home):
     assert term.wait_exit() == 0
     [data] = saved(home)
     assert data["messages"][-1]["content"] == "alpha beta gamma delta"
+
+
+def test_a_cut_off_answer_gets_a_yellow_notice(chat, server):
+    server.add(CUT_OFF, {"text": "A whole answer."})
+    term = chat()
+    term.enter("tell me")
+    term.wait_for("The answer is")
+    term.wait_for(r"the answer was cut off at the output token limit \(raise --max-tokens\)")
+    assert "\x1b[33mthe answer was cut off" in term.raw.decode(errors="replace")
+    term.enter("again")
+    term.wait_for("A whole answer.")
+    term.wait_for(r"session \$")
+    assert term.text().count("the answer was cut off") == 1
+
+
+def test_cost_context_and_system_prompt_through_the_agent(chat, server):
+    server.add(
+        {
+            "text": "Counted.",
+            "usage": {
+                "prompt_tokens": 1200,
+                "completion_tokens": 80,
+                "prompt_tokens_details": {"cached_tokens": 200},
+            },
+        }
+    )
+    term = chat("--system", "Be brief.")
+    term.enter("/context")
+    term.wait_for(r"total \(estimated\)")
+    assert "by the last reported usage" not in term.text()  # nothing reported yet
+    term.enter("count")
+    term.wait_for("Counted.")
+    term.enter("/cost")
+    term.wait_for(r"session [0-9a-f]{8}: 1 requests, 1k in, 80 out, cache 200 read / 0 written")
+    term.wait_for(r"cost \$0\.0036 \(estimated\)")
+    term.enter("/context")
+    term.wait_for(r"assistant messages\s+\d")
+    term.wait_for(r"context 1\.3k/128k \(1%\) by the last reported usage")
+    term.enter("/system Answer in French.")
+    term.wait_for("system prompt set for the next turns")
+    term.enter("again")
+    term.wait_for("You said: again")
+    assert server.requests[-1]["messages"][0] == {"role": "system", "content": "Answer in French."}

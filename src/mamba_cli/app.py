@@ -23,7 +23,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from mamba_agents._version import __version__
+        from mamba_agents import __version__
 
         print(f"mamba {__version__}")
         raise typer.Exit(0)

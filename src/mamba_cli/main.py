@@ -9,7 +9,7 @@ def main(argv: list[str] | None = None) -> None:
     """Run the `mamba` command and exit with the documented code."""
     args = sys.argv[1:] if argv is None else argv
     if args == ["--version"]:
-        from mamba_agents._version import __version__
+        from mamba_agents import __version__
 
         print(f"mamba {__version__}")
         sys.exit(0)

@@ -1,8 +1,13 @@
-"""Options shared by the commands that run the agent (`run`, `chat`)."""
+"""Options shared by the commands that run the agent (`run`, `chat`): declared once,
+read back as one typed `AgentFlags`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import dataclasses
+import functools
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, TypeVar
 
 import typer
 
@@ -50,51 +55,152 @@ Sandbox = Annotated[
 ]
 
 
-def agent_overrides(params: dict[str, Any]) -> dict[str, dict[str, Any]]:
+@dataclasses.dataclass(frozen=True)
+class AgentFlags:
+    """What the shared flags of `run` and `chat` say, parsed and typed."""
+
+    model: str | None = None
+    base_url: str | None = None
+    system: str | None = None
+    session: str | None = None
+    continue_latest: bool = False
+    no_save: bool = False
+    max_turns: int | None = None
+    max_cost: float | None = None
+    timeout: float | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    allow: tuple[str, ...] = ()
+    deny: tuple[str, ...] = ()
+    allow_all: bool = False
+    no_tools: bool = False
+    sandbox: str | None = None
+
+
+# Each field's option, in the order `--help` lists them. The annotations are objects, not
+# strings, so Typer reads them without evaluating anything.
+_OPTIONS: dict[str, Any] = {
+    "model": Model,
+    "base_url": BaseUrl,
+    "system": System,
+    "session": SessionRef,
+    "continue_latest": Continue,
+    "no_save": NoSave,
+    "max_turns": MaxTurns,
+    "max_cost": MaxCost,
+    "timeout": Timeout,
+    "temperature": Temperature,
+    "max_tokens": MaxTokens,
+    "allow": Allow,
+    "deny": Deny,
+    "allow_all": AllowAll,
+    "no_tools": NoTools,
+    "sandbox": Sandbox,
+}
+_DEFAULTS = {field.name: field.default for field in dataclasses.fields(AgentFlags)}
+_LISTS = ("allow", "deny")
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def agent_command(*, own_options_after: str | None = None) -> Callable[[Command], Command]:
+    """Give a Typer command the shared agent options; it receives them as `flags`.
+
+    The command declares `flags: AgentFlags` where the shared options go in `--help`; its
+    parameters after `flags` (its own options) are listed after the shared option named
+    `own_options_after` (after all of them when it is None).
+    """
+    if own_options_after is not None and own_options_after not in _OPTIONS:
+        raise ValueError(f"no shared option {own_options_after!r}")
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        names = list(signature.parameters)
+        if "flags" not in names:
+            raise TypeError(f"{command.__name__} has no 'flags' parameter")
+        clash = set(names) & set(_OPTIONS)
+        if clash:
+            raise TypeError(f"{command.__name__} declares shared options {sorted(clash)}")
+        at = names.index("flags")
+        before = [signature.parameters[n] for n in names[:at]]
+        own = [signature.parameters[n] for n in names[at + 1 :]]
+        shared = [
+            inspect.Parameter(
+                name,
+                inspect.Parameter.KEYWORD_ONLY,
+                annotation=annotation,
+                default=None if name in _LISTS else _DEFAULTS[name],
+            )
+            for name, annotation in _OPTIONS.items()
+        ]
+        split = (
+            len(shared)
+            if own_options_after is None
+            else list(_OPTIONS).index(own_options_after) + 1
+        )
+        ordered = [*before, *shared[:split], *own, *shared[split:]]
+        parameters = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in ordered]
+
+        @functools.wraps(command)
+        def wrapper(**kwargs: Any) -> Any:
+            values = {name: kwargs.pop(name, _DEFAULTS[name]) for name in _OPTIONS}
+            for name in _LISTS:
+                values[name] = tuple(values[name] or ())
+            return command(**kwargs, flags=AgentFlags(**values))
+
+        wrapper.__signature__ = signature.replace(parameters=parameters)  # type: ignore[attr-defined]
+        wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+        if signature.return_annotation is not inspect.Signature.empty:
+            wrapper.__annotations__["return"] = signature.return_annotation
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
+def agent_overrides(flags: AgentFlags) -> dict[str, dict[str, Any]]:
     """Settings overrides (the highest layer) from the parsed flags."""
     return {
         "model_backend": {
-            key: params.get(key) for key in ("model", "base_url", "temperature", "max_tokens")
+            "model": flags.model,
+            "base_url": flags.base_url,
+            "temperature": flags.temperature,
+            "max_tokens": flags.max_tokens,
         },
         "agent": {
-            "system_prompt": params.get("system"),
-            "max_turns": params.get("max_turns"),
-            "max_cost": params.get("max_cost"),
-            "timeout": params.get("timeout"),
+            "system_prompt": flags.system,
+            "max_turns": flags.max_turns,
+            "max_cost": flags.max_cost,
+            "timeout": flags.timeout,
         },
     }
 
 
-def agent_from_flags(ctx: typer.Context, ask_trust: Any = None) -> Any:
+def agent_from_flags(ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None) -> Any:
     """The Agent a command's flags describe: settings, the session to continue (or a fork
     of it), whether to save, the tools and their permission policy. `ask_trust` is asked
-    whether to trust the folder when its files want more than an untrusted folder gets."""
+    whether to trust the folder when its files want more than an untrusted folder gets.
+    `ctx` carries the global options (`--config`, `--verbose`)."""
     from mamba_agents.engine import Agent
     from mamba_agents.store import SessionStore
     from mamba_agents.tools import scrub_own_environment
-    from mamba_cli.commands._sessions_ref import pick_session
+    from mamba_cli.session_ref import pick_session
     from mamba_cli.settings import load_settings
 
-    params = ctx.params
-    settings = load_settings(ctx, agent_overrides(params), ask_trust)
+    settings = load_settings(ctx, agent_overrides(flags), ask_trust)
     # Keys stay in this process's memory, not in the environment block tools could read.
     scrub_own_environment()
     store = SessionStore()
-    session = pick_session(store, continue_latest=params["continue_"], ref=params["session"])
-    save = not params["no_save"] and settings.session.save
+    session = pick_session(store, continue_latest=flags.continue_latest, ref=flags.session)
+    save = not flags.no_save and settings.session.save
     access = ToolAccess(
-        params["allow"] or [],
-        params["deny"] or [],
-        params["allow_all"],
-        params["no_tools"],
-        params["sandbox"],
+        list(flags.allow), list(flags.deny), flags.allow_all, flags.no_tools, flags.sandbox
     )
     tools, policy = access.build(settings)
     return Agent(
         settings=settings,
         session=session,
         store=store if save else None,
-        system_prompt=params["system"] or "",
+        system_prompt=flags.system or "",
         tools=tools,
         permissions=policy,
     )

@@ -118,3 +118,18 @@ def shorten(text: str, limit: int = 80) -> str:
     """One line, at most `limit` characters."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def money(value: float, *, places: int | None = None) -> str:
+    """US dollars: `$0.0036` under a dollar, `$1,234.56` from a dollar on; `places` fixes
+    the decimals instead (`$1,234.5678` with 4)."""
+    if places is None:
+        places = 4 if value < 1 else 2
+    return f"${value:,.{places}f}"
+
+
+def stop_warning(result: Any) -> str | None:
+    """A warning for a run whose last answer was cut short, or None."""
+    if getattr(result, "stop_reason", None) == "max_tokens":
+        return "the answer was cut off at the output token limit (raise --max-tokens)"
+    return None

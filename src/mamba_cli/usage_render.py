@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from mamba_agents.usage import UsageReport, UsageRow, UsageTotals
-from mamba_cli.output import terminal_safe
+from mamba_cli.output import money, terminal_safe
 
 KEY_TITLES = {
     "day": "Date",
@@ -28,19 +28,15 @@ def _tokens(value: int) -> str:
 MODELS_WIDTH = 40
 
 
-def _money(value: float) -> str:
-    return f"${value:,.4f}" if value < 1 else f"${value:,.2f}"
-
-
 def _cost(totals: UsageTotals) -> str:
-    return _money(totals.cost_usd) + (" *" if totals.unpriced_tokens else "")
+    return money(totals.cost_usd) + (" *" if totals.unpriced_tokens else "")
 
 
 def _source(totals: UsageTotals) -> str:
     """Where a row's cost comes from, with amounts when it mixes sources."""
     reported, estimated = totals.cost_reported_usd, totals.cost_estimated_usd
     if reported and estimated:
-        text = f"reported {_money(reported)} + estimated {_money(estimated)}"
+        text = f"reported {money(reported)} + estimated {money(estimated)}"
     elif reported:
         text = "reported"
     elif estimated or not totals.unpriced_tokens:
@@ -137,8 +133,8 @@ def notes(report: UsageReport) -> list[str]:
         )
     if report.totals.cost_reported_usd:
         out.append(
-            f"${report.totals.cost_reported_usd:,.4f} reported by providers, "
-            f"${report.totals.cost_estimated_usd:,.4f} estimated from prices"
+            f"{money(report.totals.cost_reported_usd, places=4)} reported by providers, "
+            f"{money(report.totals.cost_estimated_usd, places=4)} estimated from prices"
         )
     return out
 
@@ -233,7 +229,7 @@ def _compact_values(report: UsageReport, metric: str) -> str:
     """Too narrow for bars: one `key  value` line per row."""
     lines = [
         f"{_key_label(report, r)}  "
-        f"{_money(r.totals.cost_usd) if metric == 'cost' else f'{r.totals.total_tokens:,}'}"
+        f"{money(r.totals.cost_usd) if metric == 'cost' else f'{r.totals.total_tokens:,}'}"
         for r in report.rows
     ]
     lines.append(f"total  {shown_total(report, metric)}")
@@ -253,7 +249,7 @@ def chart(
     ]
     if not values:
         return "(no usage in this period)\n"
-    shown = [_money(v) if metric == "cost" else f"{v:,}" for _, v in values]
+    shown = [money(v) if metric == "cost" else f"{v:,}" for _, v in values]
     label_width = max(len(label) for label, _ in values)
     value_width = max(len(s) for s in shown)
     room = max(width - label_width - value_width - 4, 10)
@@ -276,7 +272,7 @@ def chart(
 
 def shown_total(report: UsageReport, metric: str) -> str:
     if metric == "cost":
-        return _money(report.totals.cost_usd)
+        return money(report.totals.cost_usd)
 
     return f"{report.totals.total_tokens:,} tokens"
 

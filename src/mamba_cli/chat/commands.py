@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mamba_cli import output
 from mamba_cli.chat import status
 from mamba_cli.chat.markdown_stream import MarkdownStream
-from mamba_cli.chat.repl import BOLD, DIM, RED, YELLOW, one_line
+from mamba_cli.chat.styles import BOLD, DIM, RED, YELLOW
+from mamba_cli.output import shorten
 
 
 @dataclass(frozen=True)
@@ -109,19 +111,19 @@ class SlashCommands:
 
     async def system(self, argument: str) -> None:
         if argument:
-            self.agent.system_prompt = argument
+            self.agent.set_system_prompt(argument)
             self.say("system prompt set for the next turns", DIM)
         else:
             self.say(self.agent.system_prompt or "(no system prompt)")
 
     async def tools(self, argument: str) -> None:
-        policy = self.agent.gate.policy
+        policy = self.agent.permissions
         if not self.agent.tools:
             self.say("no tools (--no-tools or tools.enabled = false)")
         for tool in self.agent.tools.values():
             action = policy.decide(tool.name, {}, tool.risk).action if policy else "allow"
             self.say(
-                f"  {tool.name:<15} {tool.risk:<8} {action:<6} {one_line(tool.description, 50)}"
+                f"  {tool.name:<15} {tool.risk:<8} {action:<6} {shorten(tool.description, 50)}"
             )
 
     async def tool(self, argument: str) -> None:
@@ -138,7 +140,10 @@ class SlashCommands:
     async def permissions(self, argument: str) -> None:
         from mamba_agents.tools import describe_rule
 
-        policy = self.agent.gate.policy
+        policy = self.agent.permissions
+        if policy is None:
+            self.say("no permission policy: every tool may run")
+            return
         settings = self.agent.settings
         shown = False
         for kind in ("deny", "ask", "allow"):
@@ -156,39 +161,30 @@ class SlashCommands:
             self.say("--allow-all: everything no deny rule refuses is allowed", YELLOW)
 
     async def context(self, argument: str) -> None:
-        from mamba_agents.tokens import TokenCounter
-
-        counter = TokenCounter()
-        system = counter.count(self.agent.system_prompt or "")
-        schemas = counter.count_tools([t.schema() for t in self.agent.tools.values()])
-        by_role: dict[str, int] = {}
-        for message in self.agent.get_messages():
-            by_role[message.role] = (
-                by_role.get(message.role, 0) + counter.count_messages([message.to_wire()]) - 3
-            )
-        total = system + schemas + sum(by_role.values())
-        window = self.agent.profile.context_window
-        self.say(f"  system prompt   {status.human(system):>8}")
-        self.say(f"  tool schemas    {status.human(schemas):>8}")
-        for role in ("user", "assistant", "tool"):
-            if role in by_role:
-                self.say(f"  {role + ' messages':<15} {status.human(by_role[role]):>8}")
+        state = self.agent.get_context_state(detail=True)
+        for part in ("system prompt", "tool schemas"):
+            self.say(f"  {part:<15} {status.human(state.parts.get(part, 0)):>8}")
+        for part in ("user messages", "assistant messages", "tool messages"):
+            if part in state.parts:
+                self.say(f"  {part:<15} {status.human(state.parts[part]):>8}")
+        total = sum(state.parts.values())
+        window = state.context_window
         share = f" of {status.human(window)} ({100 * total / window:.0f}%)" if window else ""
         self.say(f"  total (estimated) {status.human(total):>6}{share}", BOLD)
-        self.say(f"  {status.context_text(self.agent)} by the last reported usage", DIM)
+        if state.source == "reported":
+            self.say(f"  {status.context_figure(state)} by the last reported usage", DIM)
 
     async def cost(self, argument: str) -> None:
-        usage, cost, sources = self.agent.session.total_usage()
-        from mamba_agents.tokens import combine_sources
-
-        source = combine_sources(sources) if sources else "estimated"
+        summary = self.agent.session_usage()
+        usage = summary.total.usage
         self.say(
-            f"session {self.agent.session.id[:8]}: {len(sources)} requests, "
+            f"session {self.agent.session.id[:8]}: {summary.total.request_count} requests, "
             f"{status.human(usage.input_tokens)} in, {status.human(usage.output_tokens)} "
             f"out, cache {status.human(usage.cache_read_tokens)} read / "
             f"{status.human(usage.cache_write_tokens)} written"
         )
-        self.say(f"cost {status.money(cost, source)} ({source})")
+        source = summary.cost_source
+        self.say(f"cost {status.cost_text(summary.cost_usd, source)} ({source})")
 
     async def usage(self, argument: str) -> None:
         from mamba_agents.usage import build_report
@@ -205,7 +201,7 @@ class SlashCommands:
         totals = today.totals
         self.say(
             f"today: {totals.requests} requests, {status.human(totals.total_tokens)} "
-            f"tokens, ${totals.cost_usd:.4f}"
+            f"tokens, {output.money(totals.cost_usd, places=4)}"
             + (f" (+{totals.unpriced_tokens:,} unpriced tokens)" if totals.unpriced_tokens else "")
         )
         await self.cost("")
@@ -224,7 +220,7 @@ class SlashCommands:
                 "",
             )
             mark = f" ({state.status})" if state.status else ""
-            self.say(f"  {number:>3}. {state.created_at[:19]}  {one_line(prompt, 70)}{mark}")
+            self.say(f"  {number:>3}. {state.created_at[:19]}  {shorten(prompt, 70)}{mark}")
 
     async def sessions(self, argument: str) -> None:
         from mamba_agents.store import SessionStore
@@ -234,8 +230,7 @@ class SlashCommands:
         for session in found[:10]:
             here = " ←" if session.id == self.agent.session.id else ""
             self.say(
-                f"  {session.id[:8]}  {session.updated_at[:16]}  "
-                f"{one_line(session.title, 60)}{here}"
+                f"  {session.id[:8]}  {session.updated_at[:16]}  {shorten(session.title, 60)}{here}"
             )
         if not found:
             self.say("no saved sessions")
@@ -274,7 +269,7 @@ class SlashCommands:
                 "",
             )
             self.say(
-                f"rewound {turns} turn(s): continuing after “{one_line(prompt, 60)}” "
+                f"rewound {turns} turn(s): continuing after “{shorten(prompt, 60)}” "
                 "(later turns stay saved)",
                 DIM,
             )
@@ -318,7 +313,7 @@ def render_recent(app: Any, turns: int = 3) -> None:
     start = users[-turns] if len(users) >= turns else 0
     for message in messages[start:]:
         if message.role == "user":
-            app.say(f"› {one_line(message.text, app.width() - 4)}", BOLD)
+            app.say(f"› {shorten(message.text, app.width() - 4)}", BOLD)
         else:
             stream = MarkdownStream(app.out, app.width(), color=app.color)
             lines = message.text.splitlines()

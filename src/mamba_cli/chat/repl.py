@@ -10,18 +10,13 @@ import sys
 from dataclasses import dataclass
 from typing import Any, TextIO
 
+from mamba_cli import output
 from mamba_cli.chat import status
+from mamba_cli.chat.commands import SlashCommands, render_recent
 from mamba_cli.chat.markdown_stream import MarkdownStream
-from mamba_cli.output import terminal_safe
+from mamba_cli.chat.styles import BOLD, DIM, RED, RESET, YELLOW
+from mamba_cli.output import shorten, terminal_safe
 
-DIM, RED, GREEN, YELLOW, BOLD, RESET = (
-    "\033[2m",
-    "\033[31m",
-    "\033[32m",
-    "\033[33m",
-    "\033[1m",
-    "\033[0m",
-)
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 MAIN_ARGUMENT = ("command", "path", "pattern", "source", "query", "url")
 
@@ -52,18 +47,13 @@ def main_argument(arguments: str) -> str:
     return arguments
 
 
-def one_line(text: str, limit: int = 80) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def result_summary(content: str) -> str:
     """A short account of a tool result: its first line and how many lines there were."""
     lines = content.strip().splitlines()
     if not lines:
         return "(no output)"
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
-    return one_line(lines[0], 70) + more
+    return shorten(lines[0], 70) + more
 
 
 class Spinner:
@@ -112,8 +102,6 @@ class ChatApp:
         self._running: set[str] = set()
         self._asking = False  # a permission question is on screen
         self._held: list[Any] = []  # tool lines that arrived while asking
-        from mamba_cli.chat.commands import SlashCommands
-
         self.commands = SlashCommands(self)
 
     # -- output ------------------------------------------------------------------------------
@@ -135,8 +123,6 @@ class ChatApp:
         if self.out.isatty():
             self.say(text, style)
         else:
-            from mamba_cli import output
-
             output.progress(text)
 
     def width(self) -> int:
@@ -176,12 +162,9 @@ class ChatApp:
             await self.turn(text)
 
     def show_recent(self) -> None:
-        from mamba_cli.chat.commands import render_recent
-
         render_recent(self)
 
     def goodbye(self) -> None:
-
         session = self.agent.session
         if self.agent.store is not None and session.states:
             self.note(
@@ -213,7 +196,7 @@ class ChatApp:
                     self._tool_finished(event)
                 elif isinstance(event, RetryEvent):
                     self.say(
-                        f"retrying in {event.wait_seconds:.1f} s: {one_line(event.reason, 100)}",
+                        f"retrying in {event.wait_seconds:.1f} s: {shorten(event.reason, 100)}",
                         DIM,
                     )
                 elif isinstance(event, ErrorEvent):
@@ -230,6 +213,9 @@ class ChatApp:
             stream.finish()
         if result.status in ("max_turns", "max_cost", "timeout"):
             self.say(f"stopped: {result.error}", YELLOW)
+        warning = output.stop_warning(result)
+        if warning:
+            self.say(warning, YELLOW)
         if result.status != "error":
             self.last_answer = result.output or self.last_answer
             self.note(status.status_line(self.agent, result))
@@ -241,7 +227,7 @@ class ChatApp:
             return
         self.last_tool = ToolCallRecord(event.name, event.arguments)
         self._running.add(event.call_id)
-        label = f"{event.name} {one_line(main_argument(event.arguments), 60)}"
+        label = f"{event.name} {shorten(main_argument(event.arguments), 60)}"
         self.note(f"⏺ {label}", BOLD)
         self.spinner.start(label)
 
@@ -268,9 +254,7 @@ class ChatApp:
             return False
         arguments = call.parsed_arguments()
         rule = suggest_rule(tool.name, arguments)
-        self.say(
-            f"{tool.name} wants to run: {one_line(main_argument(call.arguments), 100)}", YELLOW
-        )
+        self.say(f"{tool.name} wants to run: {shorten(main_argument(call.arguments), 100)}", YELLOW)
         self.say(f"  [y] allow once   [a] always: {rule} ({describe_rule(rule)})   [n] deny")
         answer = await self._ask("allow? [y/a/N] ", "nya")
         if answer is None:  # Ctrl-C: stop the whole turn, not only this call
@@ -278,7 +262,7 @@ class ChatApp:
             self.agent.interrupt()
             await asyncio.sleep(0)  # the turn's task is cancelled here
         if answer == "a":
-            self.agent.gate.policy.add("allow", rule)
+            self.agent.add_permission_rule("allow", rule)
             with contextlib.suppress(OSError):
                 path = save_rule("allow", rule)
                 self.say(f"  saved rule {rule} to {path}", DIM)
@@ -286,7 +270,7 @@ class ChatApp:
         if not allowed:
             self.say("  denied", DIM)
         else:
-            self.spinner.start(f"{tool.name} {one_line(main_argument(call.arguments), 60)}")
+            self.spinner.start(f"{tool.name} {shorten(main_argument(call.arguments), 60)}")
         return allowed
 
     async def _ask(self, question: str, choices: str) -> str | None:

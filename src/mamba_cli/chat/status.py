@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mamba_agents.tokens import combine_sources
+from mamba_cli.output import money
 
 
 def human(count: float) -> str:
@@ -15,19 +15,19 @@ def human(count: float) -> str:
     return str(int(count))
 
 
-def money(value: float, source: str) -> str:
-    text = f"${value:.4f}" if value < 1 else f"${value:.2f}"
-    return text + (" (partly unpriced)" if source == "unpriced" else "")
+def cost_text(value: float, source: str) -> str:
+    """A cost, marked when some of it has no known price."""
+    return money(value) + (" (partly unpriced)" if source == "unpriced" else "")
 
 
 def session_cost(agent: Any) -> tuple[float, str]:
     """Cost and cost source of every request in the session file."""
-    _, cost, sources = agent.session.total_usage()
-    return cost, combine_sources(sources) if sources else "estimated"
+    summary = agent.session_usage()
+    return summary.cost_usd, summary.cost_source
 
 
-def context_text(agent: Any) -> str:
-    state = agent.get_context_state()
+def context_figure(state: Any) -> str:
+    """`context 1.3k/128k (1%)` from a ContextState."""
     if state.context_window:
         percent = 100 * state.token_count / state.context_window
         return f"context {human(state.token_count)}/{human(state.context_window)} ({percent:.0f}%)"
@@ -42,9 +42,9 @@ def status_line(agent: Any, result: Any) -> str:
     parts = [
         f"{human(sent)} in",
         f"{human(usage.output_tokens)} out",
-        context_text(agent),
-        f"turn {money(result.cost_usd, result.cost_source)}",
-        f"session {money(cost, source)}",
+        context_figure(agent.get_context_state()),
+        f"turn {cost_text(result.cost_usd, result.cost_source)}",
+        f"session {cost_text(cost, source)}",
     ]
     return " · ".join(parts)
 
@@ -58,5 +58,5 @@ def toolbar(agent: Any) -> str:
     cost, source = session_cost(agent)
     return (
         f" {agent.model} │ session {agent.session.id[:8]} │ context {percent} │ "
-        f"{money(cost, source)} │ /help"
+        f"{cost_text(cost, source)} │ /help"
     )

@@ -34,25 +34,8 @@ def ask_trust(untrusted: dict[str, list[str]]) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
-def chat(
-    ctx: typer.Context,
-    model: opt.Model = None,
-    base_url: opt.BaseUrl = None,
-    system: opt.System = None,
-    session: opt.SessionRef = None,
-    continue_: opt.Continue = False,
-    no_save: opt.NoSave = False,
-    max_turns: opt.MaxTurns = None,
-    max_cost: opt.MaxCost = None,
-    timeout: opt.Timeout = None,
-    temperature: opt.Temperature = None,
-    max_tokens: opt.MaxTokens = None,
-    allow: opt.Allow = None,
-    deny: opt.Deny = None,
-    allow_all: opt.AllowAll = False,
-    no_tools: opt.NoTools = False,
-    sandbox: opt.Sandbox = None,
-) -> int:
+@opt.agent_command()
+def chat(ctx: typer.Context, *, flags: opt.AgentFlags) -> int:
     """Chat interactively (one prompt per line when stdin is not a terminal)."""
     import asyncio
 
@@ -62,7 +45,7 @@ def chat(
     from mamba_cli.chat.status import toolbar
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    agent = opt.agent_from_flags(ctx, ask_trust if interactive else None)
+    agent = opt.agent_from_flags(ctx, flags, ask_trust if interactive else None)
     resumed = agent.session.states
     app = ChatApp(agent, PipedInput(), color=output.color_on(sys.stdout))
     if interactive:

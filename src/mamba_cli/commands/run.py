@@ -10,20 +10,12 @@ import typer
 from mamba_cli import options as opt
 from mamba_cli import output
 
-EXIT_FOR_STATUS = {
-    "success": 0,
-    "error": 1,
-    "max_turns": 3,
-    "max_cost": 4,
-    "timeout": 124,
-    "interrupted": 130,
-}
-
 
 def register(app: typer.Typer) -> None:
     app.command(name="run")(run)
 
 
+@opt.agent_command(own_options_after="no_save")
 def run(
     ctx: typer.Context,
     prompt: Annotated[
@@ -33,25 +25,11 @@ def run(
             "from stdin only."
         ),
     ] = None,
-    model: opt.Model = None,
-    base_url: opt.BaseUrl = None,
-    system: opt.System = None,
-    session: opt.SessionRef = None,
-    continue_: opt.Continue = False,
-    no_save: opt.NoSave = False,
+    *,
+    flags: opt.AgentFlags,
     output_format: Annotated[
         str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
     ] = "text",
-    max_turns: opt.MaxTurns = None,
-    max_cost: opt.MaxCost = None,
-    timeout: opt.Timeout = None,
-    temperature: opt.Temperature = None,
-    max_tokens: opt.MaxTokens = None,
-    allow: opt.Allow = None,
-    deny: opt.Deny = None,
-    allow_all: opt.AllowAll = False,
-    no_tools: opt.NoTools = False,
-    sandbox: opt.Sandbox = None,
 ) -> int:
     """Run one prompt and print the answer."""
     from mamba_agents.errors import ConfigError
@@ -61,7 +39,7 @@ def run(
             f"--output-format: must be text, json or stream-json, not {output_format!r}"
         )
     text = read_prompt(prompt)
-    return execute(opt.agent_from_flags(ctx), text, output_format)
+    return execute(opt.agent_from_flags(ctx, flags), text, output_format)
 
 
 def read_prompt(prompt: str | None) -> str:
@@ -116,18 +94,30 @@ class Renderer:
         self.shown = output.TerminalText()  # the answer as streamed to a terminal
         self.streamed = False
         self.exit_code = 0
+        self.cwd = ""
+        self.init_shown = False  # stream-json: the init line is out
 
     def start(self, cwd: str) -> None:
+        self.cwd = cwd
+
+    def show_init(self, event: Any) -> bool:
+        """stream-json starts with one init line: the engine's own when its stream begins
+        with one, else one made here. False for an init event to leave out."""
         from mamba_agents.events import InitEvent
 
-        if self.format == "stream-json":
-            event = InitEvent(
+        if isinstance(event, InitEvent):
+            shown, self.init_shown = self.init_shown, True
+            return not shown
+        if not self.init_shown:
+            self.init_shown = True
+            init = InitEvent(
                 self.agent.session.id if self.saved else None,
                 self.agent.model,
                 sorted(self.agent.tools),
-                cwd,
+                self.cwd,
             )
-            output.print_json_line(event.to_dict())
+            output.print_json_line(init.to_dict())
+        return True
 
     def handle(self, event: Any) -> None:
         from mamba_agents.events import (
@@ -138,6 +128,8 @@ class Renderer:
             ToolResult,
         )
 
+        if self.format == "stream-json" and not self.show_init(event):
+            return
         if isinstance(event, RunResult):
             self.finish(event)
             return
@@ -162,6 +154,7 @@ class Renderer:
             "type": "result",
             "status": result.status,
             "result": result.output,
+            "stop_reason": getattr(result, "stop_reason", None),
             "session_id": self.agent.session.id if self.saved else None,
             "state_id": self.agent.session.head if self.saved else None,
             "model": self.agent.model,
@@ -175,7 +168,9 @@ class Renderer:
         }
 
     def finish(self, result: Any) -> None:
-        self.exit_code = EXIT_FOR_STATUS.get(result.status, 1)
+        from mamba_agents.errors import ExitCode
+
+        self.exit_code = ExitCode.for_status(result.status)
         if self.format == "text":
             if self.tty:
                 if self.streamed:
@@ -191,5 +186,8 @@ class Renderer:
             output.error_line(result.error or "run failed")
         elif result.status != "success":
             output.error_line(f"stopped: {result.error or result.status}")
+        warning = output.stop_warning(result)
+        if warning:
+            output.warn(warning)
         if self.saved and result.status != "error":
             output.progress(f"session {self.agent.session.id}")

@@ -22,11 +22,16 @@ def _store() -> Any:
     return SessionStore()
 
 
+def usage_of(session: Any) -> Any:
+    """The `UsageSummary` of every model request in a session file, across all states."""
+    from mamba_agents.tokens import UsageTracker
+
+    return UsageTracker.from_messages(session.messages.values()).get_summary()
+
+
 def summary(session: Any) -> dict[str, Any]:
     """The fields `sessions list --json` prints for one session."""
-    from mamba_agents.tokens import combine_sources
-
-    usage, cost, sources = session.total_usage()
+    usage = usage_of(session)
     return {
         "id": session.id,
         "title": session.title,
@@ -38,9 +43,9 @@ def summary(session: Any) -> dict[str, Any]:
         "head": session.head,
         "messages": len(session.messages),
         "states": len(session.states),
-        "usage": usage.to_dict(),
-        "cost_usd": round(cost, 8),
-        "cost_source": combine_sources(sources) if sources else "estimated",
+        "usage": usage.total.usage.to_dict(),
+        "cost_usd": round(usage.cost_usd, 8),
+        "cost_source": usage.cost_source,
     }
 
 
@@ -74,7 +79,8 @@ def list_sessions(
         output.progress("no sessions yet")
         return
     for row in rows:
-        cost = f"${row['cost_usd']:.4f}" + ("*" if row["cost_source"] == "unpriced" else "")
+        cost = output.money(row["cost_usd"], places=4)
+        cost += "*" if row["cost_source"] == "unpriced" else ""
         output.write_data(
             f"{row['id'][:8]}  {_local_time(row['updated_at'])}  {row['model'] or '-':<24}  "
             f"{row['messages']:>4} msgs  {cost:>10}  {output.shorten(row['title'], 50)}\n"
@@ -106,8 +112,11 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
         f"- model: {session.model}",
         f"- updated: {session.updated_at}",
     ]
-    usage, cost, _ = session.total_usage()
-    lines.append(f"- tokens: {usage.input_tokens} in, {usage.output_tokens} out; cost ${cost:.4f}")
+    usage = usage_of(session)
+    lines.append(
+        f"- tokens: {usage.total.usage.input_tokens} in, {usage.total.usage.output_tokens} out; "
+        f"cost {output.money(usage.cost_usd, places=4)}"
+    )
     system = session.system_prompt(state_id)
     if system:
         lines += ["", "## System", "", system]
