@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mamba_agents.errors import SessionError
-from mamba_agents.messages import Message, Usage, new_id, utc_now
+from mamba_agents.messages import Message, new_id, utc_now
 from mamba_agents.store._records import check_document
 
 FORMAT = "mamba.session"
@@ -214,18 +214,6 @@ class Session:
     def lineage(self, state_id: str | None = None) -> list[State]:
         """The state and its ancestors, newest first."""
         return list(self._ancestors(state_id))
-
-    def total_usage(self) -> tuple[Usage, float, list[str]]:
-        """Summed usage, cost and cost sources of every assistant message in the file."""
-        usage = Usage()
-        cost = 0.0
-        sources = []
-        for message in self.messages.values():
-            if message.role == "assistant" and message.usage is not None:
-                usage = usage + message.usage
-                cost += message.cost_usd or 0.0
-                sources.append(message.cost_source or "unpriced")
-        return usage, cost, sources
 
     # -- adding ------------------------------------------------------------------------------
     def add_state(
