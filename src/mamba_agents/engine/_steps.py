@@ -13,8 +13,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from mamba_agents.backends import Backend, Completion, ModelRequest, TextChunk
-from mamba_agents.backends._retry import complete_with_retries  # TODO public
+from mamba_agents.backends import (
+    Backend,
+    Completion,
+    ModelRequest,
+    TextChunk,
+    complete_with_retries,
+)
 from mamba_agents.config import RetryConfig
 from mamba_agents.errors import ModelBackendError
 from mamba_agents.events import (
