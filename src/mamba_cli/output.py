@@ -130,6 +130,6 @@ def money(value: float, *, places: int | None = None) -> str:
 
 def stop_warning(result: Any) -> str | None:
     """A warning for a run whose last answer was cut short, or None."""
-    if getattr(result, "stop_reason", None) == "max_tokens":
+    if result.stop_reason == "max_tokens":
         return "the answer was cut off at the output token limit (raise --max-tokens)"
     return None

@@ -35,8 +35,10 @@ class SessionRecorder:
     def handle(self, event: Event) -> list[Event]:
         """The events to pass on: a recorded result names its session and state; one that
         could not be saved becomes an error."""
-        if not isinstance(event, RunResult) or event.status == "error":
+        if not isinstance(event, RunResult):
             return [event]
+        if event.status == "error":
+            return [self._named(event)]
         try:
             self.session.add_state(
                 parent_id=self.parent,
@@ -49,7 +51,11 @@ class SessionRecorder:
                 self.store.save(self.session)
         except SessionError as exc:
             failed = dataclasses.replace(event, status="error", error=str(exc), exception=exc)
-            return [ErrorEvent(type(exc).__name__, str(exc)), failed]
+            return [ErrorEvent(type(exc).__name__, str(exc)), self._named(failed)]
+        return [self._named(event)]
+
+    def _named(self, result: RunResult) -> RunResult:
+        """The result with the saved session and its head (None when nothing is saved)."""
         if self.store is None:
-            return [event]
-        return [dataclasses.replace(event, session_id=self.session.id, state_id=self.session.head)]
+            return result
+        return dataclasses.replace(result, session_id=self.session.id, state_id=self.session.head)

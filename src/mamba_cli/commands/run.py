@@ -63,7 +63,6 @@ def read_prompt(prompt: str | None) -> str:
 def execute(agent: Any, prompt: str, output_format: str) -> int:
     """Run the agent with a renderer for the output format; return the exit code."""
     import asyncio
-    import os
     import signal
 
     renderer = Renderer(output_format, agent, saved=agent.store is not None)
@@ -73,7 +72,6 @@ def execute(agent: Any, prompt: str, output_format: str) -> int:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, agent.interrupt)
         try:
-            renderer.start(os.getcwd())
             async for event in agent.run_stream(prompt):
                 renderer.handle(event)
         finally:
@@ -84,7 +82,8 @@ def execute(agent: Any, prompt: str, output_format: str) -> int:
 
 
 class Renderer:
-    """Turns the event stream into stdout data and stderr progress for one output format."""
+    """Turns the event stream into stdout data and stderr progress for one output format:
+    stream-json prints every event's own line, json the result's, text the answer."""
 
     def __init__(self, output_format: str, agent: Any, *, saved: bool):
         self.format = output_format
@@ -94,30 +93,6 @@ class Renderer:
         self.shown = output.TerminalText()  # the answer as streamed to a terminal
         self.streamed = False
         self.exit_code = 0
-        self.cwd = ""
-        self.init_shown = False  # stream-json: the init line is out
-
-    def start(self, cwd: str) -> None:
-        self.cwd = cwd
-
-    def show_init(self, event: Any) -> bool:
-        """stream-json starts with one init line: the engine's own when its stream begins
-        with one, else one made here. False for an init event to leave out."""
-        from mamba_agents.events import InitEvent
-
-        if isinstance(event, InitEvent):
-            shown, self.init_shown = self.init_shown, True
-            return not shown
-        if not self.init_shown:
-            self.init_shown = True
-            init = InitEvent(
-                self.agent.session.id if self.saved else None,
-                self.agent.model,
-                sorted(self.agent.tools),
-                self.cwd,
-            )
-            output.print_json_line(init.to_dict())
-        return True
 
     def handle(self, event: Any) -> None:
         from mamba_agents.events import (
@@ -128,14 +103,11 @@ class Renderer:
             ToolResult,
         )
 
-        if self.format == "stream-json" and not self.show_init(event):
-            return
-        if isinstance(event, RunResult):
-            self.finish(event)
-            return
         if self.format == "stream-json":
             output.print_json_line(event.to_dict())
-        if isinstance(event, TextDelta) and self.format == "text" and self.tty:
+        if isinstance(event, RunResult):
+            self.finish(event)
+        elif isinstance(event, TextDelta) and self.format == "text" and self.tty:
             sys.stdout.write(self.shown.feed(event.text))
             sys.stdout.flush()
             self.streamed = True
@@ -149,24 +121,6 @@ class Renderer:
                 f"retrying in {event.wait_seconds:.1f} s ({output.shorten(event.reason, 100)})"
             )
 
-    def result_object(self, result: Any) -> dict[str, Any]:
-        return {
-            "type": "result",
-            "status": result.status,
-            "result": result.output,
-            "stop_reason": getattr(result, "stop_reason", None),
-            "session_id": self.agent.session.id if self.saved else None,
-            "state_id": self.agent.session.head if self.saved else None,
-            "model": self.agent.model,
-            "num_turns": result.num_turns,
-            "usage": result.usage.to_dict(),
-            "cost_usd": round(result.cost_usd, 8),
-            "cost_source": result.cost_source,
-            "duration_ms": result.duration_ms,
-            "permission_denials": result.permission_denials,
-            "error": result.error,
-        }
-
     def finish(self, result: Any) -> None:
         from mamba_agents.errors import ExitCode
 
@@ -179,9 +133,7 @@ class Renderer:
                 sys.stdout.write(result.output.rstrip("\n") + "\n")
             sys.stdout.flush()
         elif self.format == "json":
-            output.print_json(self.result_object(result))
-        else:
-            output.print_json_line(self.result_object(result))
+            output.print_json(result.to_dict())
         if result.status == "error":
             output.error_line(result.error or "run failed")
         elif result.status != "success":
