@@ -162,15 +162,12 @@ class SlashCommands:
 
     async def context(self, argument: str) -> None:
         state = self.agent.get_context_state(detail=True)
-        for part in ("system prompt", "tool schemas"):
-            self.say(f"  {part:<15} {status.human(state.parts.get(part, 0)):>8}")
-        for part in ("user messages", "assistant messages", "tool messages"):
-            if part in state.parts:
-                self.say(f"  {part:<15} {status.human(state.parts[part]):>8}")
+        for part, tokens in state.parts.items():
+            self.say(f"  {part:<18} {status.human(tokens):>6}")
         total = sum(state.parts.values())
         window = state.context_window
         share = f" of {status.human(window)} ({100 * total / window:.0f}%)" if window else ""
-        self.say(f"  total (estimated) {status.human(total):>6}{share}", BOLD)
+        self.say(f"  {'total (estimated)':<18} {status.human(total):>6}{share}", BOLD)
         if state.source == "reported":
             self.say(f"  {status.context_figure(state)} by the last reported usage", DIM)
 
