@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,11 +114,23 @@ def start_mamba(home: Path, *args: str) -> subprocess.Popen[str]:
     )
 
 
+def wait_until(condition: Callable[[], Any], timeout: float = 10) -> bool:
+    """Wait until `condition()` is true (polling), at most `timeout` seconds; its last answer.
+
+    For conditions that come about on their own a moment later (a killed process gone, a
+    file written); use it as `assert wait_until(...)` rather than sleeping a fixed time.
+    """
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return bool(condition())
+        time.sleep(0.01)
+    return True
+
+
 def wait_for_request(server: ScriptedModelServer, timeout: float = 10) -> None:
     """Wait until the scripted server has received a request."""
-    deadline = time.monotonic() + timeout
-    while not server.requests and time.monotonic() < deadline:
-        time.sleep(0.02)
+    assert wait_until(lambda: server.requests, timeout), f"no request within {timeout} s"
 
 
 def add_turn(session: Any, text: str) -> None:

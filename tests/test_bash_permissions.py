@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_until
 
 from mamba_agents.tools import (
     FilesystemSecurity,
@@ -67,16 +68,15 @@ def test_timeout_kills_the_whole_process_group(tmp_path):
     assert time.monotonic() - started < 5
     assert result.to_text().startswith("timed out")
     child = int((tmp_path / "child.pid").read_text())
-    time.sleep(0.1)
-    assert not alive(child)
+    assert wait_until(lambda: not alive(child))
 
 
 def test_background_children_do_not_outlive_the_command(tmp_path):
     started = time.monotonic()
     result = run_bash("sleep 30 & echo $!", security=FilesystemSecurity(tmp_path))
     assert result.exit_code == 0 and time.monotonic() - started < 5
-    time.sleep(0.1)
-    assert not alive(int(result.stdout.strip()))
+    child = int(result.stdout.strip())
+    assert wait_until(lambda: not alive(child))
 
 
 def test_output_is_capped_keeping_head_and_tail(tmp_path):
@@ -192,15 +192,23 @@ def test_a_cancelled_bash_call_kills_its_command(tmp_path):
     [bash] = builtin_tools(FilesystemSecurity(tmp_path), names=["run_bash"])
     assert "cancel" not in str(bash.schema())
 
-    async def cancel_soon():
+    pid_file = tmp_path / "pid"
+
+    def command_pid() -> int | None:
+        text = pid_file.read_text() if pid_file.exists() else ""
+        return int(text) if text.endswith("\n") else None
+
+    async def cancel_once_running():
         task = asyncio.ensure_future(bash.invoke({"command": "echo $$ > pid; sleep 30"}))
-        await asyncio.sleep(0.5)
+        while command_pid() is None and not task.done():
+            await asyncio.sleep(0.01)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
 
     started = time.monotonic()
-    asyncio.run(cancel_soon())
-    time.sleep(0.5)
-    assert not alive(int((tmp_path / "pid").read_text()))
+    asyncio.run(cancel_once_running())
+    pid = command_pid()
+    assert pid is not None
+    assert wait_until(lambda: not alive(pid))
     assert time.monotonic() - started < 5

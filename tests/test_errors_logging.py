@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 import pytest
+from conftest import wait_until
 
 from mamba_agents.config import LoggingConfig
 from mamba_agents.errors import (
@@ -42,23 +43,35 @@ def test_retry_decorator_retries_retryable_errors_sync_and_async():
     assert len(attempts) == 1
 
 
-def test_circuit_breaker_as_documented():
-    breaker = CircuitBreaker("model-api", failure_threshold=2, timeout=0.05)
-
+def failing_calls(breaker: CircuitBreaker, count: int) -> None:
     async def fail():
         async with breaker:
             raise ValueError("down")
 
-    for _ in range(2):
+    for _ in range(count):
         with pytest.raises(ValueError):
             asyncio.run(fail())
-    assert breaker.state == "open"
-    with pytest.raises(CircuitOpenError):
-        asyncio.run(fail())
-    import time
 
-    time.sleep(0.06)
-    assert breaker.state == "half_open"
+
+def test_circuit_breaker_refuses_calls_while_open():
+    breaker = CircuitBreaker("model-api", failure_threshold=2, timeout=60)
+    failing_calls(breaker, 1)
+    assert breaker.state == "closed"
+    failing_calls(breaker, 1)
+    assert breaker.state == "open"
+
+    async def call():
+        async with breaker:
+            return "called"
+
+    with pytest.raises(CircuitOpenError):
+        asyncio.run(call())
+
+
+def test_circuit_breaker_allows_a_trial_after_its_timeout_and_closes_on_success():
+    breaker = CircuitBreaker("model-api", failure_threshold=2, timeout=0.05)
+    failing_calls(breaker, 2)
+    assert wait_until(lambda: breaker.state == "half_open")
     with breaker:
         pass
     assert breaker.state == "closed"
