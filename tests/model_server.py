@@ -46,7 +46,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 
-def _usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
+def usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
     prompt = sum(len(json.dumps(m.get("content") or "")) for m in body.get("messages", [])) // 4
     completion = max(1, len(text) // 4)
     return {
@@ -60,7 +60,7 @@ def _text_of(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content)
 
 
-def _unscripted_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
+def unscripted_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The reply when the script is empty: echo, or the `CALL <tool> <json>` protocol."""
     last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     text = _text_of(last.get("content"))
@@ -78,7 +78,7 @@ def _unscripted_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     return {"tool_calls": [{"name": name, "arguments": arguments.strip() or "{}"}]}
 
 
-def _pieces(text: str, count: int) -> list[str]:
+def pieces(text: str, count: int) -> list[str]:
     """`text` cut into at most `count` consecutive pieces (at least one, maybe empty)."""
     size = max(1, -(-len(text) // max(1, count)))
     return [text[start : start + size] for start in range(0, len(text), size)] or [""]
@@ -127,7 +127,7 @@ class ScriptedModelServer:
             self.headers.append(headers)
             if self.script:
                 return self.script.pop(0)
-        return _unscripted_reply(body.get("messages", []))
+        return unscripted_reply(body.get("messages", []))
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -204,7 +204,7 @@ class ScriptedModelServer:
             def _usage(self, body: dict[str, Any], reply: dict[str, Any]) -> Any:
                 if "usage" in reply:
                     return reply["usage"]
-                return _usage_for(body, reply.get("text", ""))
+                return usage_for(body, reply.get("text", ""))
 
             def _plain(self, body: dict[str, Any], reply: dict[str, Any]) -> None:
                 calls = self._tool_calls(reply)
@@ -243,7 +243,7 @@ class ScriptedModelServer:
                 if reply.get("drop") and not text:
                     self.close_connection = True
                     return
-                for number, piece in enumerate(_pieces(text, int(reply.get("chunks", 3)))):
+                for number, piece in enumerate(pieces(text, int(reply.get("chunks", 3)))):
                     if not piece:
                         break
                     if number and reply.get("chunk_delay"):
@@ -255,14 +255,14 @@ class ScriptedModelServer:
                 if reply.get("invalid_json"):
                     self._write(b"data: {not json\n\n")
                 for index, call in enumerate(self._tool_calls(reply)):
-                    pieces = _pieces(call["function"]["arguments"], reply.get("argument_chunks", 2))
+                    parts = pieces(call["function"]["arguments"], reply.get("argument_chunks", 2))
                     first = {
                         "index": index,
                         "id": call["id"],
                         "type": "function",
-                        "function": {"name": call["function"]["name"], "arguments": pieces[0]},
+                        "function": {"name": call["function"]["name"], "arguments": parts[0]},
                     }
-                    rest = [{"index": index, "function": {"arguments": p}} for p in pieces[1:]]
+                    rest = [{"index": index, "function": {"arguments": p}} for p in parts[1:]]
                     for delta in (first, *rest):
                         self._event({"choices": [{"index": 0, "delta": {"tool_calls": [delta]}}]})
                 finish = reply.get(
