@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import subprocess
@@ -112,6 +113,24 @@ def start_mamba(home: Path, *args: str) -> subprocess.Popen[str]:
         env=mamba_env(home),
         cwd=home / "work",
     )
+
+
+@functools.cache
+def warm_litellm() -> None:
+    """Make LiteLLM ready in this process: its import and the further imports of its first
+    request take seconds, which must not count against the timeouts of whichever test
+    happens to use it first."""
+    import asyncio
+
+    from mamba_agents.backends import LiteLLMBackend, ModelRequest
+
+    async def one_request(backend: LiteLLMBackend) -> None:
+        async for _ in backend.complete(ModelRequest([{"role": "user", "content": "hi"}])):
+            pass
+
+    with ScriptedModelServer() as srv:
+        backend = LiteLLMBackend("openai/warm-up", api_base=srv.base_url, api_key="sk-warm-up")
+        asyncio.run(one_request(backend))
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 10) -> bool:

@@ -10,7 +10,7 @@ import signal
 import time
 
 import pytest
-from conftest import start_mamba, wait_for_request
+from conftest import start_mamba, wait_for_request, warm_litellm
 
 from mamba_agents import Agent, AgentSettings
 from mamba_agents.backends import (
@@ -55,6 +55,7 @@ def backend_for(server, transport: str, **options):
         return OpenAICompatibleBackend(
             "test-model", server.base_url, key, display_model="openai/test-model", **options
         )
+    warm_litellm()
     return LiteLLMBackend("openai/test-model", api_base=server.base_url, **options)
 
 
@@ -82,9 +83,10 @@ def completion_of(backend, **kwargs) -> Completion:
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_a_trickling_stream_times_out_between_bytes_and_is_retried(server, transport):
     server.add(*[{"text": "slowly", "trickle": 2.0}] * 2)
+    backend = backend_for(server, transport, timeout=0.2)
     started = time.monotonic()
     with pytest.raises(ModelTimeoutError, match=r"openai/test-model: .*timed out"):
-        collect(backend_for(server, transport, timeout=0.5))
+        collect(backend)
     assert len(server.requests) == 2  # retried once, as the policy says
     assert time.monotonic() - started < 6
 
@@ -92,24 +94,25 @@ def test_a_trickling_stream_times_out_between_bytes_and_is_retried(server, trans
 @pytest.mark.parametrize("transport", TRANSPORTS)
 def test_total_timeout_ends_a_stream_that_never_ends(server, transport):
     server.add({"endless": 0.02})
+    backend = backend_for(server, transport, timeout=5, total_timeout=0.5)
     started = time.monotonic()
-    with pytest.raises(ModelTimeoutError, match=r"openai/test-model: .*total limit of 1 s"):
-        collect(backend_for(server, transport, timeout=5, total_timeout=1))
+    with pytest.raises(ModelTimeoutError, match=r"openai/test-model: .*total limit of 0\.5 s"):
+        collect(backend)
     assert time.monotonic() - started < 5
     assert len(server.requests) == 1  # text was shown: reported, not repeated
 
 
 def test_total_timeout_before_any_text_is_retried(server):
     server.add(*[{"text": "late", "delay": 2}] * 2)
-    with pytest.raises(ModelTimeoutError, match=r"total limit of 0\.3 s"):
-        collect(backend_for(server, "native", timeout=5, total_timeout=0.3))
+    with pytest.raises(ModelTimeoutError, match=r"total limit of 0\.15 s"):
+        collect(backend_for(server, "native", timeout=5, total_timeout=0.15))
     assert len(server.requests) == 2
 
 
 def test_run_timeout_ends_a_stream_that_never_ends(mamba, server):
     server.add({"endless": 0.02})
     started = time.monotonic()
-    result = mamba("run", "go on forever", "--timeout", "1")
+    result = mamba("run", "go on forever", "--timeout", "0.5")
     assert result.code == 124 and time.monotonic() - started < 5
     assert result.stderr.startswith("mamba: ") and "Traceback" not in result.stderr
 

@@ -8,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from conftest import warm_litellm
 
 from mamba_agents.backends import (
     Completion,
@@ -26,6 +27,8 @@ REQUEST = ModelRequest([{"role": "user", "content": "hi"}])
 
 
 def make_backend(server, transport: str, *, stream: bool = True, timeout: float = 10.0):
+    if transport == "litellm":
+        warm_litellm()
     settings = AgentSettings(
         environ={},
         load=False,
@@ -104,7 +107,7 @@ def test_429_is_retried(server, transport):
 
 
 def test_retry_after_is_honoured(server):
-    server.add({"status": 429, "retry_after": "0.4"}, {"text": "ok"})
+    server.add({"status": 429, "retry_after": "0.1"}, {"text": "ok"})
     waits = []
 
     async def go():
@@ -120,7 +123,7 @@ def test_retry_after_is_honoured(server):
         return out
 
     asyncio.run(go())
-    assert waits == [0.4]
+    assert waits == [0.1]
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
@@ -150,7 +153,7 @@ def test_timeout_is_retried_then_reported(server):
     server.add(*[{"text": "slow", "delay": 1.0}] * 3)
     with pytest.raises(ModelBackendError, match="timed out"):
         collect(
-            make_backend(server, "native", timeout=0.3),
+            make_backend(server, "native", timeout=0.15),
             retry=RetryConfig(max_retries=1, base_wait=0.01),
         )
     assert len(server.requests) == 2

@@ -329,7 +329,7 @@ def test_total_timeout_setting_bounds_a_stream_that_never_ends(mamba, server, ho
     result = mamba(
         "run",
         "hi",
-        env={"MAMBA_MODEL_BACKEND__TOTAL_TIMEOUT": "1", "MAMBA_RETRY__MAX_RETRIES": "0"},
+        env={"MAMBA_MODEL_BACKEND__TOTAL_TIMEOUT": "0.5", "MAMBA_RETRY__MAX_RETRIES": "0"},
     )
     assert result.code == 1
-    assert "total limit of 1 s" in result.stderr
+    assert "total limit of 0.5 s" in result.stderr
