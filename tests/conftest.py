@@ -90,6 +90,33 @@ def run_mamba(
     return Completed(proc.returncode, proc.stdout, proc.stderr)
 
 
+def mamba_in_process(*args: str, home: Path, env: dict[str, str] | None = None) -> Completed:
+    """`mamba *args` run in this process by Typer's runner, in the isolated home: for what
+    the command says and its exit code when starting a process is not what a test is about
+    (each kind of run keeps tests through the installed command). stdin is empty."""
+    import logging
+
+    from typer.testing import CliRunner
+
+    from mamba_cli.main import run_app
+
+    logger = logging.getLogger("mamba_agents")
+    saved = logger.handlers[:], logger.level, logger.propagate
+    try:
+        with CliRunner().isolation(input="", env=mamba_env(home, **(env or {}))) as streams:
+            code = run_app(list(args))
+            out, err = (stream.getvalue().decode() for stream in streams[:2])
+    finally:
+        # The command points mamba's logger at its own stderr, now closed: put it back.
+        for handler in logger.handlers:
+            if handler not in saved[0]:
+                handler.close()
+        logger.handlers[:] = saved[0]
+        logger.setLevel(saved[1])
+        logger.propagate = saved[2]
+    return Completed(code, out, err)
+
+
 @pytest.fixture
 def mamba(home: Path, server: ScriptedModelServer):
     """`mamba(*args)` runs the installed command against the scripted server."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import run_mamba
+from conftest import mamba_in_process, run_mamba
 
 from mamba_agents.config import AgentSettings, Secret
 from mamba_agents.errors import ConfigError
@@ -86,7 +86,7 @@ def test_bad_toml_is_a_one_line_error_naming_file_and_key(home, text, message):
     with pytest.raises(ConfigError) as caught:
         AgentSettings()
     assert str(path) in str(caught.value) and message in str(caught.value)
-    result = run_mamba("config", "show", home=home)
+    result = mamba_in_process("config", "show", home=home)
     assert result.code == 2
     assert result.stderr.count("\n") == 1 and message in result.stderr
     assert "Traceback" not in result.stderr
@@ -290,7 +290,7 @@ def test_saved_rules_stick_and_are_not_duplicated(home):
 )
 def test_impossible_numbers_are_refused_naming_the_key(home, text, message):
     path = write(home / "config" / "mamba" / "config.toml", text)
-    result = run_mamba("config", "show", home=home)
+    result = mamba_in_process("config", "show", home=home)
     assert result.code == 2
     assert result.stderr.count("\n") == 1
     assert str(path) in result.stderr and message in result.stderr
@@ -306,7 +306,7 @@ def test_impossible_numbers_are_refused_naming_the_key(home, text, message):
     ],
 )
 def test_impossible_flags_are_usage_errors(home, flag, message):
-    result = run_mamba("run", "hi", *flag, home=home)
+    result = mamba_in_process("run", "hi", *flag, home=home)
     assert result.code == 2
     assert result.stderr.startswith("mamba: ") and message in result.stderr
 
