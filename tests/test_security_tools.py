@@ -283,9 +283,12 @@ def test_a_dotfile_name_is_its_extension_and_multi_part_extensions_match(tmp_pat
 def test_tool_processes_cannot_read_the_key_and_results_are_masked(mamba, server, home):
     key = "sk-test-4f9c2b7e81d05a3c"
     (home / "work" / "notes.txt").write_text(f"my key is {key}\n")
+    # Counts the processes that have this key in their environment (other tests' processes,
+    # running at the same time, have keys of their own). Written with '' inside, so that the
+    # command the model sends does not contain the key itself.
     command = (
         "for p in /proc/[0-9]*; do tr '\\0' '\\n' < $p/environ 2>/dev/null; done "
-        "| grep -c sk-test-; cat notes.txt"
+        f"| grep -c {key[:12]}''{key[12:]}; cat notes.txt"
     )
     server.add(
         {"tool_calls": [{"name": "run_bash", "arguments": {"command": command}}]},
