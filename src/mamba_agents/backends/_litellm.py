@@ -38,6 +38,12 @@ def import_litellm() -> Any:
     import litellm
 
     warnings.filterwarnings("ignore", message="Pydantic serializer warnings")
+    # A request cut short by a time limit leaves one of LiteLLM's own coroutines unawaited.
+    warnings.filterwarnings(
+        "ignore",
+        message="coroutine 'OpenAIChatCompletion.*' was never awaited",
+        category=RuntimeWarning,
+    )
 
     litellm.suppress_debug_info = True
     litellm.set_verbose = False
@@ -101,16 +107,16 @@ class LiteLLMBackend:
         return kwargs
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
+        litellm = import_litellm()  # before the clock starts: importing it takes seconds
         try:
-            async for item in self._exchange(request, Deadline(self.total_timeout)):
+            async for item in self._exchange(litellm, request, Deadline(self.total_timeout)):
                 yield item
         except ModelBackendError as exc:
             raise redacted(exc, (self._api_key,)) from None
 
     async def _exchange(
-        self, request: ModelRequest, deadline: Deadline
+        self, litellm: Any, request: ModelRequest, deadline: Deadline
     ) -> AsyncIterator[TextChunk | Completion]:
-        litellm = import_litellm()
         try:
             response = await deadline.wait(litellm.acompletion(**self._kwargs(request)))
             if not self.stream:
