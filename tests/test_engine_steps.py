@@ -10,7 +10,7 @@ import pytest
 
 from mamba_agents import Agent, AgentSettings
 from mamba_agents.engine import ModelStep, ToolStep
-from mamba_agents.errors import ModelBackendError
+from mamba_agents.errors import AgentError, ConfigError, ModelBackendError
 from mamba_agents.events import (
     InitEvent,
     RetryEvent,
@@ -212,7 +212,94 @@ def test_a_message_round_trips_through_its_event():
 
 
 def test_an_unknown_setting_given_in_code_is_a_config_error():
-    from mamba_agents.errors import ConfigError
-
     with pytest.raises(ConfigError, match=r"retry\.model_retries: unknown setting"):
         AgentSettings(environ={}, load=False, overrides={"retry": {"model_retries": 2}})
+
+
+def test_one_turn_at_a_time_per_agent(server):
+    server.add({"text": "outer"})
+    agent = Agent(settings=settings_for(server))
+
+    async def nested():
+        async with agent.iter("outer") as run:
+            with pytest.raises(AgentError, match="already running a turn"):
+                async with agent.iter("inner"):
+                    pass
+            async for _ in run:
+                pass
+        return run
+
+    assert asyncio.run(nested()).final.output == "outer"
+    assert agent.run_sync("after").output == "You said: after"
+    assert [m.text for m in agent.get_messages()] == [
+        "outer",
+        "outer",
+        "after",
+        "You said: after",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ({"max_turns": 0}, "max_turns: must be at least 1, got 0"),
+        ({"max_cost": -1}, "max_cost: must not be negative, got -1"),
+        ({"timeout": 0}, "timeout: must be above zero, got 0"),
+    ],
+)
+def test_limits_out_of_range_are_refused_before_any_request(server, arguments, message):
+    agent = Agent(settings=settings_for(server))
+    with pytest.raises(ConfigError, match=message):
+        agent.run_sync("hi", **arguments)
+    with pytest.raises(ConfigError, match="prompt: expected text"):
+        agent.run_sync(None)
+    assert server.requests == []
+
+
+def test_a_request_cut_short_is_counted_and_priced_locally(server):
+    server.add({"endless": 0.01})
+    agent = Agent(settings=settings_for(server))
+    events = []
+
+    async def stop_after_some_text():
+        async for event in agent.run_stream("go on forever", timeout=60):
+            events.append(event)
+            if sum(e.type == "text_delta" for e in events) == 5:
+                agent.interrupt()
+        return events[-1]
+
+    result = asyncio.run(stop_after_some_text())
+    assert result.status == "interrupted" and result.num_turns == 1
+    assert result.usage.output_tokens > 0 and result.usage.input_tokens > 0
+    assert result.cost_usd > 0 and result.cost_source == "estimated"
+    [kept] = [m for m in agent.get_messages() if m.role == "assistant"]
+    assert kept.status == "interrupted" and kept.usage == result.usage
+    assert agent.session_usage().total.request_count == 1
+
+
+def test_every_announced_tool_call_gets_its_result_event(server):
+    server.add({"tool_calls": [{"name": "add", "arguments": {"a": 1, "b": 1}}]})
+    agent = Agent(settings=settings_for(server), tools=[add])
+
+    async def collect():
+        return [e async for e in agent.run_stream("add", max_turns=1)]
+
+    events = asyncio.run(collect())
+    calls = [e.call_id for e in events if e.type == "tool_call"]
+    results = [e for e in events if e.type == "tool_result"]
+    assert calls and calls == [r.call_id for r in results]
+    assert results[0].content == "Error: not run: the run stopped (max_turns reached)"
+    assert events[-1].status == "max_turns"
+
+
+def test_a_failed_first_run_names_no_session(server, tmp_path):
+    server.add({"status": 401})
+    agent = Agent(settings=settings_for(server), store=SessionStore(tmp_path))
+
+    async def collect():
+        return [e async for e in agent.run_stream("hi")]
+
+    result = asyncio.run(collect())[-1]
+    assert result.status == "error"
+    assert result.session_id is None and result.state_id is None
+    assert list(tmp_path.glob("*.json")) == []

@@ -54,7 +54,12 @@ def run_app(args: list[str]) -> int:
     except typer.Abort:
         return ExitCode.INTERRUPTED
     except click.ClickException as exc:
-        exc.show()
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `mamba` alone: the help is the answer
+            exc.show()
+            return ExitCode.USAGE
+        ctx = getattr(exc, "ctx", None)
+        hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        error_line(exc.format_message() + hint)
         return ExitCode.USAGE
     except AgentError as exc:
         if verbose:

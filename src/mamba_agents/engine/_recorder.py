@@ -55,7 +55,8 @@ class SessionRecorder:
         return [self._named(event)]
 
     def _named(self, result: RunResult) -> RunResult:
-        """The result with the saved session and its head (None when nothing is saved)."""
-        if self.store is None:
+        """The result with the saved session and its head (None when nothing is saved:
+        no store, or a new session whose first run failed)."""
+        if self.store is None or not self.session.states:
             return result
         return dataclasses.replace(result, session_id=self.session.id, state_id=self.session.head)

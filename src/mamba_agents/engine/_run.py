@@ -23,7 +23,15 @@ from mamba_agents.engine._steps import (
     request_model,
     run_tools,
 )
-from mamba_agents.events import ErrorEvent, Event, RunResult, TextDelta, ToolResult
+from mamba_agents.events import (
+    ErrorEvent,
+    Event,
+    RunResult,
+    TextDelta,
+    ToolCallStarted,
+    ToolResult,
+    UsageEvent,
+)
 from mamba_agents.messages import Message, Usage
 from mamba_agents.tokens import CostEstimator, TokenCounter, UsageRecord, UsageTracker
 from mamba_agents.tools import Tool
@@ -126,7 +134,11 @@ class AgentRun:
         self._streamed: list[str] = []  # text of the request in progress
         self._finished: dict[str, str] = {}  # results of the tool step in progress
         self._halted: str | None = None
+        self._in_flight: ModelRequest | None = None  # the request being answered
+        self._called: set[str] = set()  # calls announced with a tool_call event
         self._started = time.monotonic()
+        self.final: RunResult | None = None
+        """The run's result, once it has ended and been recorded."""
 
     # -- what the caller can look at ------------------------------------------------------
     @property
@@ -191,7 +203,7 @@ class AgentRun:
             wire.insert(0, {"role": "system", "content": self.system_prompt})
         schemas = [t.schema() for t in self.tools.values()] or None
         request = ModelRequest(wire, schemas, self.limits.temperature, self.limits.max_tokens)
-        self._streamed = []
+        self._streamed, self._in_flight = [], request
         response = await request_model(
             self._backend(),
             request,
@@ -201,7 +213,7 @@ class AgentRun:
             counter=self._counter,
             emit=self._observe,
         )
-        self._streamed = []
+        self._streamed, self._in_flight = [], None
         message = response.message
         self.usage_tracker.add(
             UsageRecord(
@@ -235,15 +247,23 @@ class AgentRun:
         """Keep what a step cut short would lose, then pass the event on."""
         if isinstance(event, TextDelta):
             self._streamed.append(event.text)
+        elif isinstance(event, ToolCallStarted):
+            self._called.add(event.call_id)
         elif isinstance(event, ToolResult):
             self._finished[event.call_id] = event.content
         self._emit(event)
 
     def _end(self, status: str, unrun: str) -> None:
-        """End with `status`; calls still pending get `unrun` as their result."""
+        """End with `status`; calls still pending get `unrun` as their result, announced
+        like any other so that every tool_call event has its tool_result."""
         if self._pending is not None:
-            calls = self._pending.tool_calls
-            results = [Message.tool_result(c, self._finished.get(c.id, unrun)) for c in calls]
+            results = []
+            for call in self._pending.tool_calls:
+                if call.id not in self._finished:
+                    if call.id not in self._called:
+                        self._observe(ToolCallStarted(call.id, call.name, call.arguments))
+                    self._observe(ToolResult(call.id, call.name, unrun, True, 0))
+                results.append(Message.tool_result(call, self._finished[call.id]))
             self.new_messages.extend([self._pending, *results])
             self._pending = None
         self.status = status
@@ -255,15 +275,30 @@ class AgentRun:
         if self.status != "running":
             return
         text = "".join(self._streamed)
-        self._streamed = []
-        if text:
-            self.new_messages.append(
-                Message(
-                    role="assistant", content=text, model=self.limits.model, status="interrupted"
-                )
-            )
+        if text and self._in_flight is not None:
+            self.new_messages.append(self._cut_short(self._in_flight, text))
+        self._streamed, self._in_flight = [], None
         reason = "interrupted before the tool finished" if cancelled else "the run was stopped"
         self._end(self._halted or "interrupted", f"Error: {reason}")
+
+    def _cut_short(self, request: ModelRequest, text: str) -> Message:
+        """The answer a cut-short request streamed, marked `interrupted`; its tokens are
+        counted locally and priced (the provider sent no usage for it)."""
+        counter = self._counter()
+        usage = Usage(counter.count_messages(request.messages), counter.count(text))
+        model = self.limits.model
+        cost, source = self._pricing.cost_of(usage, model)
+        self.usage_tracker.add(UsageRecord(model, usage, cost, source))
+        self._emit(UsageEvent(model, usage, cost, source))
+        return Message(
+            role="assistant",
+            content=text,
+            model=model,
+            usage=usage,
+            cost_usd=cost,
+            cost_source=source,
+            status="interrupted",
+        )
 
     def result(self, error: BaseException | None = None) -> RunResult:
         """The run's result; with `error` the run failed and keeps nothing."""

@@ -16,7 +16,7 @@ from mamba_agents.config import AgentSettings
 from mamba_agents.engine._recorder import SessionRecorder
 from mamba_agents.engine._run import AgentRun, RunLimits
 from mamba_agents.engine._steps import Approver, ToolGate
-from mamba_agents.errors import AgentError, limit_error
+from mamba_agents.errors import AgentError, ConfigError, limit_error
 from mamba_agents.events import Event, InitEvent, RunResult, UsageEvent
 from mamba_agents.messages import Message
 from mamba_agents.store import Session, SessionStore, State
@@ -114,6 +114,7 @@ class Agent:
         self._tracker = UsageTracker()
         self._counter: TokenCounter | None = None
         self._running: _Running | None = None
+        self._in_turn = False
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -135,10 +136,16 @@ class Agent:
     def _limits(self, max_turns: int | None, max_cost: float | None) -> RunLimits:
         """This run's limits: the call's, else the agent config's, else the settings'."""
         agent_cfg, cfg = self.settings.agent, self.config
+        turns = _first(max_turns, cfg.max_turns, agent_cfg.max_turns)
+        cost = _first(max_cost, cfg.max_cost, agent_cfg.max_cost)
+        if turns < 1:
+            raise ConfigError(f"max_turns: must be at least 1, got {turns}")
+        if cost is not None and cost < 0:
+            raise ConfigError(f"max_cost: must not be negative, got {cost}")
         return RunLimits(
             model=self.model,
-            max_turns=max_turns or cfg.max_turns or agent_cfg.max_turns,
-            max_cost=_first(max_cost, cfg.max_cost, agent_cfg.max_cost),
+            max_turns=turns,
+            max_cost=cost,
             tool_timeout=cfg.tool_timeout or agent_cfg.tool_timeout,
             temperature=_first(cfg.temperature, self.settings.model_backend.temperature),
             max_tokens=cfg.max_tokens or self.settings.model_backend.max_tokens,
@@ -167,6 +174,11 @@ class Agent:
         (a run left early is `interrupted`) and `run.final` holds its `RunResult`.
         `on_event` receives every event as it happens (text deltas, retries, tool calls).
         """
+        if not isinstance(prompt, str | list):
+            raise ConfigError(f"prompt: expected text or a list of content parts, got {prompt!r}")
+        if self._in_turn:
+            raise AgentError("this agent is already running a turn; one turn at a time")
+        limits = self._limits(max_turns, max_cost)
         if not self.config.track_context:
             self.clear_context()
         recorder = SessionRecorder(
@@ -194,7 +206,7 @@ class Agent:
             system_prompt=self.system_prompt,
             backend=lambda: self.backend,
             tools=self.tools,
-            limits=self._limits(max_turns, max_cost),
+            limits=limits,
             pricing=self.pricing,
             counter=self._token_counter,
             gate=self.gate,
@@ -206,6 +218,7 @@ class Agent:
                 self.session.id if saved else None, self.model, sorted(self.tools), os.getcwd()
             )
         )
+        self._in_turn = True
         try:
             yield run
         except asyncio.CancelledError:
@@ -215,8 +228,11 @@ class Agent:
         except Exception as exc:
             emit(run.result(error=exc))
             raise
-        run.close()
-        emit(run.result())
+        else:
+            run.close()
+            emit(run.result())
+        finally:
+            self._in_turn = False
 
     async def run_stream(
         self,
@@ -247,14 +263,20 @@ class Agent:
         producer.add_done_callback(lambda _: queue.put_nowait(_DONE))
         self._running = _Running(producer, runs)
         limit = _first(timeout, self.config.timeout, self.settings.agent.timeout)
+        if limit is not None and limit <= 0:
+            raise ConfigError(f"timeout: must be above zero, got {limit}")
         deadline = None if limit is None else time.monotonic() + limit
+        ended = False
         try:
             while (event := await _next(queue, deadline)) is not _DONE:
                 if event is _TIMED_OUT:
                     self._running.stop("timeout")
                     deadline = None
                     continue
+                ended = ended or isinstance(event, RunResult)
                 yield event
+            if not ended and not producer.cancelled() and producer.exception() is not None:
+                raise producer.exception()  # the turn could not begin (bad argument, busy)
         finally:
             if not producer.done():
                 producer.cancel()

@@ -181,7 +181,7 @@ class SlashCommands:
             f"{status.human(usage.cache_write_tokens)} written"
         )
         source = summary.cost_source
-        self.say(f"cost {status.cost_text(summary.cost_usd, source)} ({source})")
+        self.say(f"cost {status.money(summary.cost_usd)} ({source})")
 
     async def usage(self, argument: str) -> None:
         from mamba_agents.usage import build_report
