@@ -165,11 +165,39 @@ def test_stream_json_lines_parse_back_into_typed_events(mamba, server):
         assert event.to_dict() == json.loads(line)
 
 
-def test_a_line_that_is_no_event_is_a_clear_error():
-    with pytest.raises(ValueError, match="not a mamba event: type 'bogus'"):
-        event_from_dict({"type": "bogus"})
-    with pytest.raises(ValueError, match="TextDelta"):
-        event_from_dict({"type": "text_delta"})
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ({"type": "bogus"}, "not a mamba event: type 'bogus'"),
+        ({"type": ["text_delta"]}, "not a mamba event: type \\['text_delta'\\]"),
+        ([1, 2], "not a mamba event: type \\[1, 2\\]"),
+        ({"type": "text_delta"}, "text_delta event: missing field 'text'"),
+        ({"type": "text_delta", "text": 5}, "text_delta event: 'text' must be str, got 5"),
+        (
+            {"type": "usage", "model": "m", "usage": "x", "cost_usd": 0, "cost_source": "e"},
+            "usage event: 'usage' must be dict",
+        ),
+        ({"type": "assistant_message", "message": {"role": "x"}}, "'message': invalid message"),
+        (
+            {
+                "type": "tool_result",
+                "call_id": "c",
+                "name": "n",
+                "content": "",
+                "is_error": "no",
+                "duration_ms": 0,
+            },
+            "'is_error' must be bool",
+        ),
+        ({"type": "result", "status": "success"}, "result event: missing field 'result'"),
+    ],
+)
+def test_a_line_that_is_no_event_is_a_clear_error(line, message):
+    with pytest.raises(ValueError, match=message):
+        event_from_dict(line)
+
+
+def test_a_line_that_is_no_json_is_a_clear_error():
     with pytest.raises(ValueError, match="not a JSON line"):
         parse_event("{")
 

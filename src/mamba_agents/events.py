@@ -2,7 +2,9 @@
 
 `Event` is a discriminated union on `type`. `to_dict()` gives an event's stream-json line
 (`mamba run -o stream-json` prints exactly that) and `event_from_dict()` reads such a line
-back into the typed event, so `event_from_dict(e.to_dict()) == e` for every event.
+back into the typed event: `event_from_dict(d).to_dict() == d` for every line, and
+`event_from_dict(e.to_dict()) == e` for every event but a `RunResult`, whose in-memory
+`new_messages` and `exception` are not part of its line.
 """
 
 from __future__ import annotations
@@ -52,17 +54,49 @@ class _EventBase:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:
-        """The event a `to_dict()` made; raises ValueError when a field is missing."""
+        """The event a `to_dict()` made; ValueError naming the field when one is missing
+        or of the wrong kind (every field of the line is required)."""
         values = {}
         for item in dataclasses.fields(cls):  # type: ignore[arg-type]
             if item.name == "type" or not item.metadata.get("sent", True):
                 continue
-            if item.name in data:
-                values[item.name] = _typed(item.name, data[item.name])
-        try:
-            return cls(**values)
-        except TypeError as exc:
-            raise ValueError(f"{cls.__name__}: {exc}") from None
+            wire_name = _WIRE_NAMES.get(item.name, item.name)
+            if wire_name not in data:
+                raise ValueError(f"{cls.type} event: missing field '{wire_name}'")
+            values[item.name] = _typed(cls.type, wire_name, data[wire_name], _KINDS[item.name])
+        return cls(**values)
+
+
+_WIRE_NAMES = {"output": "result"}  # field -> its name in the result object
+# What each field holds on the wire: JSON kinds (None allowed where listed).
+_KINDS: dict[str, tuple[type, ...]] = {
+    "session_id": (str, type(None)),
+    "state_id": (str, type(None)),
+    "model": (str, type(None)),
+    "tools": (list,),
+    "cwd": (str,),
+    "text": (str,),
+    "message": (dict,),
+    "call_id": (str,),
+    "name": (str,),
+    "arguments": (str,),
+    "content": (str,),
+    "is_error": (bool,),
+    "duration_ms": (int,),
+    "usage": (dict,),
+    "cost_usd": (int, float, type(None)),
+    "cost_source": (str,),
+    "attempt": (int,),
+    "wait_seconds": (int, float),
+    "reason": (str,),
+    "kind": (str,),
+    "status": (str,),
+    "output": (str,),
+    "num_turns": (int,),
+    "permission_denials": (list,),
+    "error": (str, type(None)),
+    "stop_reason": (str, type(None)),
+}
 
 
 def _jsonable(value: Any) -> Any:
@@ -75,11 +109,19 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def _typed(name: str, value: Any) -> Any:
-    if name == "usage" and isinstance(value, dict):
-        return Usage.from_dict(value)
-    if name == "message" and isinstance(value, dict):
-        return Message.from_record(value)
+def _typed(event: str, name: str, value: Any, kinds: tuple[type, ...]) -> Any:
+    """A wire value checked against its kinds, and built into a Usage or Message."""
+    is_bool = isinstance(value, bool)
+    if not isinstance(value, kinds) or (is_bool and bool not in kinds):
+        expected = " or ".join("null" if k is type(None) else k.__name__ for k in kinds)
+        raise ValueError(f"{event} event: '{name}' must be {expected}, got {value!r:.60}")
+    try:
+        if name == "usage":
+            return Usage.from_dict(value)
+        if name == "message":
+            return Message.from_record(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{event} event: '{name}': {exc}") from None
     return value
 
 
@@ -217,13 +259,6 @@ class RunResult(_EventBase):
             "error": self.error,
         }
 
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> RunResult:
-        data = dict(data)
-        if "result" in data:
-            data["output"] = data.pop("result")
-        return super().from_dict(data)
-
 
 Event = (
     InitEvent
@@ -256,10 +291,10 @@ _BY_TYPE: dict[str, type[_EventBase]] = {
 def event_from_dict(data: dict[str, Any]) -> Event:
     """The typed event of a stream-json dict; ValueError for an unknown `type` or a
     missing field."""
-    kind = _BY_TYPE.get(data.get("type")) if isinstance(data, dict) else None
+    found = data.get("type") if isinstance(data, dict) else data
+    kind = _BY_TYPE.get(found) if isinstance(found, str) else None
     if kind is None:
-        found = data.get("type") if isinstance(data, dict) else data
-        raise ValueError(f"not a mamba event: type {found!r}")
+        raise ValueError(f"not a mamba event: type {found!r:.60}")
     return kind.from_dict(data)
 
 
