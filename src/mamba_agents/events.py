@@ -10,7 +10,10 @@ back into the typed event: `event_from_dict(d).to_dict() == d` for every line, a
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -63,40 +66,31 @@ class _EventBase:
             wire_name = _WIRE_NAMES.get(item.name, item.name)
             if wire_name not in data:
                 raise ValueError(f"{cls.type} event: missing field '{wire_name}'")
-            values[item.name] = _typed(cls.type, wire_name, data[wire_name], _KINDS[item.name])
+            kinds = _wire_kinds(cls)[item.name]
+            values[item.name] = _typed(cls.type, wire_name, data[wire_name], kinds)
         return cls(**values)
 
 
 _WIRE_NAMES = {"output": "result"}  # field -> its name in the result object
-# What each field holds on the wire: JSON kinds (None allowed where listed).
-_KINDS: dict[str, tuple[type, ...]] = {
-    "session_id": (str, type(None)),
-    "state_id": (str, type(None)),
-    "model": (str, type(None)),
-    "tools": (list,),
-    "cwd": (str,),
-    "text": (str,),
-    "message": (dict,),
-    "call_id": (str,),
-    "name": (str,),
-    "arguments": (str,),
-    "content": (str,),
-    "is_error": (bool,),
-    "duration_ms": (int,),
-    "usage": (dict,),
-    "cost_usd": (int, float, type(None)),
-    "cost_source": (str,),
-    "attempt": (int,),
-    "wait_seconds": (int, float),
-    "reason": (str,),
-    "kind": (str,),
-    "status": (str,),
-    "output": (str,),
-    "num_turns": (int,),
-    "permission_denials": (list,),
-    "error": (str, type(None)),
-    "stop_reason": (str, type(None)),
-}
+
+
+@functools.cache
+def _wire_kinds(cls: type) -> dict[str, tuple[type, ...]]:
+    """The JSON kinds each field of an event class may hold, from its annotations."""
+    return {name: _kinds(hint) for name, hint in typing.get_type_hints(cls).items()}
+
+
+def _kinds(hint: Any) -> tuple[type, ...]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(kind for arg in typing.get_args(hint) for kind in _kinds(arg))
+    if origin is Literal:
+        return tuple({type(value) for value in typing.get_args(hint)})
+    if origin is not None:  # list[...], dict[...]
+        return (origin,)
+    if hint in (Usage, Message):
+        return (dict,)
+    return (int, float) if hint is float else (hint,)
 
 
 def _jsonable(value: Any) -> Any:

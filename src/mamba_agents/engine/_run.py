@@ -20,6 +20,7 @@ from mamba_agents.engine._steps import (
     ModelResponse,
     ToolGate,
     ToolOutcome,
+    counted_usage,
     request_model,
     run_tools,
 )
@@ -284,27 +285,18 @@ class AgentRun:
     def _cut_short(self, request: ModelRequest, text: str) -> Message:
         """The answer a cut-short request streamed, marked `interrupted`; its tokens are
         counted locally and priced (the provider sent no usage for it)."""
-        counter = self._counter()
-        usage = Usage(counter.count_messages(request.messages), counter.count(text))
         model = self.limits.model
+        answer = Message(role="assistant", content=text, model=model, status="interrupted")
+        usage = counted_usage(self._counter(), request.messages, answer)
         cost, source = self._pricing.cost_of(usage, model)
         self.usage_tracker.add(UsageRecord(model, usage, cost, source))
         self._emit(UsageEvent(model, usage, cost, source))
-        return Message(
-            role="assistant",
-            content=text,
-            model=model,
-            usage=usage,
-            cost_usd=cost,
-            cost_source=source,
-            status="interrupted",
-        )
+        return answer.with_updates(usage=usage, cost_usd=cost, cost_source=source)
 
     def result(self, error: BaseException | None = None) -> RunResult:
         """The run's result; with `error` the run failed and keeps nothing."""
         if error is not None:
             self._emit(ErrorEvent(type(error).__name__, str(error)))
-        sources = self.usage_tracker.get_summary()
         status = "error" if error is not None else self.status
         return RunResult(
             status=status,
@@ -313,7 +305,7 @@ class AgentRun:
             num_turns=self.num_turns,
             usage=self.usage,
             cost_usd=self.cost_usd,
-            cost_source=sources.cost_source,
+            cost_source=self.usage_tracker.get_cost_source(),
             duration_ms=int((time.monotonic() - self._started) * 1000),
             permission_denials=list(self.permission_denials),
             error=str(error) if error is not None else _LIMIT_MESSAGES.get(status),

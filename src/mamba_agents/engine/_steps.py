@@ -115,7 +115,7 @@ async def request_model(
     assert completion is not None
     usage = completion.usage
     if usage is None:
-        usage = _counted_usage(counter(), request.messages, completion.message)
+        usage = counted_usage(counter(), request.messages, completion.message)
     cost, source = pricing.cost_of(usage, model, completion.reported_cost)
     if completion.usage is None and source != "unpriced":
         source = "estimated"
@@ -131,8 +131,8 @@ async def request_model(
     return ModelResponse(message, stop_reason(completion.finish_reason, message))
 
 
-def _counted_usage(counter: TokenCounter, wire: list[dict[str, Any]], answer: Message) -> Usage:
-    """Usage counted locally when the provider reported none."""
+def counted_usage(counter: TokenCounter, wire: list[dict[str, Any]], answer: Message) -> Usage:
+    """Usage counted locally when the provider reported none (or never finished)."""
     output = counter.count(answer.text) + sum(counter.count(c.arguments) for c in answer.tool_calls)
     return Usage(input_tokens=counter.count_messages(wire), output_tokens=output)
 

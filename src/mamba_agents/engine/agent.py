@@ -248,6 +248,9 @@ class Agent:
         A run that fails leaves the session as it was; one stopped by a limit, a timeout or
         `interrupt()` keeps its complete messages in a new state marked with that status.
         """
+        limit = _first(timeout, self.config.timeout, self.settings.agent.timeout)
+        if limit is not None and limit <= 0:
+            raise ConfigError(f"timeout: must be above zero, got {limit}")
         queue: asyncio.Queue[Any] = asyncio.Queue()
         runs: list[AgentRun] = []
 
@@ -262,9 +265,6 @@ class Agent:
         producer = asyncio.create_task(produce())
         producer.add_done_callback(lambda _: queue.put_nowait(_DONE))
         self._running = _Running(producer, runs)
-        limit = _first(timeout, self.config.timeout, self.settings.agent.timeout)
-        if limit is not None and limit <= 0:
-            raise ConfigError(f"timeout: must be above zero, got {limit}")
         deadline = None if limit is None else time.monotonic() + limit
         ended = False
         try:
