@@ -88,7 +88,7 @@ def test_escapes_come_back_as_tool_errors_and_the_run_goes_on(mamba, server, hom
     result = mamba("run", "read it", "-o", "json")
     assert result.code == 0 and result.json()["result"] == "refused, fine"
     content = last_tool_result(server)
-    assert content.startswith("Error: SandboxError: sandbox:") and "SECRET" not in content
+    assert content.startswith("Error: sandbox:") and "SECRET" not in content
 
 
 def test_sandbox_flag_sets_the_base_directory(mamba, server, home, work):

@@ -121,12 +121,14 @@ def _typed(event: str, name: str, value: Any, kinds: tuple[type, ...]) -> Any:
 
 @dataclass(frozen=True)
 class InitEvent(_EventBase):
-    """Start of a run: which session (None when it is not saved), model and tools."""
+    """Start of a run: which session (None when it is not saved), model and tools, and
+    each MCP server's status (`name`, `transport`, `status`, `tools`, `error`, ...)."""
 
     session_id: str | None
     model: str
     tools: list[str]
     cwd: str
+    mcp_servers: list[dict[str, Any]] = field(default_factory=list)
     type: Literal["init"] = "init"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from dataclasses import asdict, fields
@@ -9,6 +10,15 @@ from pathlib import Path
 from typing import Any
 
 from mamba_agents.config._loader import LoadedLayers, build_section, coerce, config_layers
+from mamba_agents.config._mcp import MCPServerConfig, read_mcp_json
+from mamba_agents.config._mcp_files import (
+    added_servers,
+    project_server_answer,
+    remember_project_server,
+    remove_server,
+    save_server,
+    servers_path,
+)
 from mamba_agents.config._rules import RULES_FILE, save_rule
 from mamba_agents.config._schema import (
     SECTIONS,
@@ -39,6 +49,7 @@ __all__ = [
     "AgentDefaultsConfig",
     "AgentSettings",
     "LoggingConfig",
+    "MCPServerConfig",
     "ModelBackendConfig",
     "ModelOverride",
     "PermissionsConfig",
@@ -46,9 +57,16 @@ __all__ = [
     "Secret",
     "SessionConfig",
     "ToolsConfig",
+    "added_servers",
     "is_secret_name",
     "is_trusted",
+    "project_server_answer",
+    "read_mcp_json",
+    "remember_project_server",
+    "remove_server",
     "save_rule",
+    "save_server",
+    "servers_path",
     "trust_folder",
     "trusted_folders",
     "untrust_folder",
@@ -61,7 +79,7 @@ MERGED_LISTS = {("permissions", "allow"), ("permissions", "ask"), ("permissions"
 def _validate(source: str, layer: dict[str, dict[str, Any]]) -> None:
     """Raise the ConfigError a layer's values would raise, naming `source`."""
     for section, values in layer.items():
-        if section != "models":
+        if section not in ("models", "mcp"):
             build_section(section, values, {f"{section}.{key}": source for key in values})
 
 
@@ -121,6 +139,7 @@ class AgentSettings:
         raw: dict[str, dict[str, Any]] = {name: {} for name in SECTIONS}
         self.sources: dict[str, str] = {}
         self.models: dict[str, ModelOverride] = {}
+        self.mcp_servers: dict[str, MCPServerConfig] = {}
         # Where each item of a merged list came from: {(section, key, item): source}.
         self.item_sources: dict[tuple[str, str, str], str] = {}
         for source, layer in layers:
@@ -132,6 +151,9 @@ class AgentSettings:
             for section, values in layer.items():
                 if section == "models":
                     self.models.update(values)
+                    continue
+                if section == "mcp":
+                    self._add_servers(values, source, source in loaded.project)
                     continue
                 for key, value in values.items():
                     if value is None:
@@ -154,6 +176,21 @@ class AgentSettings:
                 merged.append(item)
                 self.item_sources[(section, key, item)] = source
         return merged
+
+    def _add_servers(
+        self, servers: dict[str, MCPServerConfig], source: str, from_folder: bool
+    ) -> None:
+        """A layer's MCP servers replace same-named ones of lower layers. A folder the user
+        has not trusted may bring servers (they start once the user approves each) but may
+        not replace one of the user's own."""
+        for name, config in servers.items():
+            if from_folder and not self.project_trusted:
+                mine = self.mcp_servers.get(name)
+                if mine is not None and not mine.project:
+                    self.untrusted.setdefault(source, []).append(f"mcp.servers.{name}")
+                    continue
+                config = dataclasses.replace(config, project=True)
+            self.mcp_servers[name] = config
 
     def secret_values(self) -> tuple[str, ...]:
         """The secrets these settings know (the API key, and provider variables named like

@@ -13,6 +13,8 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._mcp import read_mcp_json, servers_from_toml
+from mamba_agents.config._mcp_files import servers_path
 from mamba_agents.config._rules import rules_path
 from mamba_agents.config._schema import (
     CHOICES,
@@ -90,6 +92,9 @@ def toml_layer(path: Path) -> dict[str, dict[str, Any]]:
     for section, table in data.items():
         if section == "models":
             layer["models"] = _models_table(path, table)
+            continue
+        if section == "mcp":
+            layer["mcp"] = servers_from_toml(table, str(path))
             continue
         if section not in SECTIONS:
             raise ConfigError(f"{path}: unknown key '{section}'")
@@ -230,7 +235,7 @@ def _is_mambas(path: Path) -> bool:
             data = tomllib.load(handle)
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
         return True  # let toml_layer report it
-    return any(section in SECTIONS or section == "models" for section in data)
+    return any(section in SECTIONS or section in ("models", "mcp") for section in data)
 
 
 def config_layers(
@@ -243,14 +248,15 @@ def config_layers(
     """All file and environment layers, lowest precedence first, the provider variables,
     and which layers come from the working directory's own files.
 
-    Precedence (highest first): environment, ./.env, ~/mamba.env, ./config.toml or the
-    `--config` file, $XDG_CONFIG_HOME/mamba/config.toml. The provider variables are the
+    Precedence (highest first): environment, ./.env, ~/mamba.env, ./.mcp.json, ./config.toml
+    or the `--config` file, the servers `mamba mcp add` added, the saved permission rules,
+    $XDG_CONFIG_HOME/mamba/config.toml. The provider variables are the
     environment's over the .env files' (an untrusted ./.env gives none).
     """
     layers: list[Layer] = []
     project: set[str] = set()
     withheld: list[str] = []
-    for user_file in (config_home() / "config.toml", rules_path()):
+    for user_file in (config_home() / "config.toml", rules_path(), servers_path()):
         if user_file.is_file():
             layers.append((str(user_file), toml_layer(user_file)))
 
@@ -262,6 +268,9 @@ def config_layers(
     elif (cwd / "config.toml").is_file() and _is_mambas(cwd / "config.toml"):
         layers.append((str(cwd / "config.toml"), toml_layer(cwd / "config.toml")))
         project.add(str(cwd / "config.toml"))
+    if (cwd / ".mcp.json").is_file():
+        layers.append((str(cwd / ".mcp.json"), {"mcp": read_mcp_json(cwd / ".mcp.json")}))
+        project.add(str(cwd / ".mcp.json"))
     provider_env: dict[str, str] = {}
     project_env = cwd / ".env"
     for path in (Path.home() / "mamba.env", project_env):

@@ -136,6 +136,9 @@ def restrict_layer(
         if section == "models":
             kept["models"] = {name: _without_prices(name, o, ignored) for name, o in values.items()}
             continue
+        if section == "mcp":
+            kept["mcp"] = values  # its servers start only once the user approves each
+            continue
         for key, value in values.items():
             allowed = _permitted(section, key, value, below.get(section, {}), coerce)
             if allowed is _REFUSED:

@@ -21,7 +21,7 @@ from mamba_agents.backends import (
     complete_with_retries,
 )
 from mamba_agents.config import RetryConfig
-from mamba_agents.errors import ModelBackendError
+from mamba_agents.errors import ModelBackendError, ToolExecutionError
 from mamba_agents.events import (
     AssistantMessage,
     Event,
@@ -198,6 +198,8 @@ async def _invoke(tool: Tool, arguments: dict[str, Any], timeout: float) -> tupl
         return f"Error: {tool.name} timed out after {timeout:g} s", True
     except TypeError as exc:
         return f"Error: invalid arguments for {tool.name}: {exc}", True
+    except ToolExecutionError as exc:
+        return f"Error: {exc}", True
     except Exception as exc:
         return f"Error: {type(exc).__name__}: {exc}", True
 

@@ -7,9 +7,9 @@ import contextlib
 import os
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mamba_agents.backends import Backend, ModelProfile, create_backend, resolve_route
 from mamba_agents.config import AgentSettings
@@ -31,6 +31,9 @@ from mamba_agents.tokens import (
     combine_sources,
 )
 from mamba_agents.tools import PermissionPolicy, Tool, as_tool
+
+if TYPE_CHECKING:
+    from mamba_agents.mcp import MCPClientManager
 
 
 @dataclass(frozen=True)
@@ -73,6 +76,10 @@ class Agent:
     `permissions` (a `PermissionPolicy`) decides which tool calls run; calls it says "ask"
     about go to `approver`, and are refused when there is none. Without a policy every tool
     the agent was given may run.
+
+    `toolsets` are more tools in groups (such as `MCPClientManager.get_toolsets()`);
+    `mcp` is a manager whose servers the agent starts at its first turn (and stops in
+    `aclose()`), offering their tools as `mcp__<server>__<tool>`.
     """
 
     def __init__(
@@ -88,6 +95,8 @@ class Agent:
         store: SessionStore | None = None,
         permissions: PermissionPolicy | None = None,
         approver: Approver | None = None,
+        toolsets: Sequence[Iterable[Tool]] | None = None,
+        mcp: MCPClientManager | None = None,
     ):
         self.settings = settings if settings is not None else AgentSettings()
         self.config = config or AgentConfig()
@@ -97,12 +106,15 @@ class Agent:
         )
         self.model = self.route.model
         self._backend = backend
-        self.tools: dict[str, Tool] = {}
-        for item in tools or ():
+        self._own_tools: dict[str, Tool] = {}
+        for item in [*(tools or ()), *(t for toolset in toolsets or () for t in toolset)]:
             tool = as_tool(item)
-            if tool.name in self.tools:
+            if tool.name in self._own_tools:
                 raise AgentError(f"two tools are named '{tool.name}'")
-            self.tools[tool.name] = tool
+            self._own_tools[tool.name] = tool
+        self.mcp = mcp
+        self._started_mcp = False
+        self.tools: dict[str, Tool] = dict(self._own_tools)
         self.store = store
         self.gate = ToolGate(permissions, approver, self.settings.secret_values())
         self.session = session or Session(model=self.model)
@@ -152,6 +164,26 @@ class Agent:
             retry=self.settings.retry,
         )
 
+    async def start_mcp(self) -> None:
+        """Start the agent's MCP servers (once) and offer their tools from now on; the
+        first turn does this itself. A server that fails is left out (see `mcp_status()`)."""
+        if self.mcp is None:
+            return
+        if not self.mcp.started:
+            self._started_mcp = True
+            await self.mcp.start()
+        self.refresh_tools()
+
+    def refresh_tools(self) -> None:
+        """Offer the tools of the MCP servers that are connected now (after a reconnect)."""
+        self.tools = dict(self._own_tools)
+        for tool in self.mcp.get_tools() if self.mcp is not None else ():
+            self.tools.setdefault(tool.name, tool)
+
+    def mcp_status(self) -> list[dict[str, Any]]:
+        """Each MCP server's status as plain data (empty without servers)."""
+        return [s.to_dict() for s in self.mcp.statuses()] if self.mcp is not None else []
+
     # -- running -----------------------------------------------------------------------------
     @contextlib.asynccontextmanager
     async def iter(
@@ -179,6 +211,11 @@ class Agent:
         if self._in_turn:
             raise AgentError("this agent is already running a turn; one turn at a time")
         limits = self._limits(max_turns, max_cost)
+        self._in_turn = True  # held while the servers start; set again below
+        try:
+            await self.start_mcp()
+        finally:
+            self._in_turn = False
         if not self.config.track_context:
             self.clear_context()
         recorder = SessionRecorder(
@@ -215,7 +252,11 @@ class Agent:
         saved = self.store is not None
         emit(
             InitEvent(
-                self.session.id if saved else None, self.model, sorted(self.tools), os.getcwd()
+                self.session.id if saved else None,
+                self.model,
+                sorted(self.tools),
+                os.getcwd(),
+                self.mcp_status(),
             )
         )
         self._in_turn = True
@@ -364,9 +405,12 @@ class Agent:
         return outcome["result"]
 
     async def aclose(self) -> None:
-        """Close the transport's connections."""
+        """Close the transport's connections, and stop the MCP servers the agent started."""
         if self._backend is not None:
             await self._backend.aclose()
+        if self.mcp is not None and self._started_mcp:
+            self._started_mcp = False
+            await self.mcp.aclose()
 
     # -- inspection --------------------------------------------------------------------------
     def get_messages(self) -> list[Message]:

@@ -8,7 +8,13 @@ from mamba_agents.tools._from_settings import (
 )
 from mamba_agents.tools._function_tool import RUNTIME_PARAMETERS, Tool, tool_from_function
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError
-from mamba_agents.tools.bash import BashResult, run_bash, safe_environment, scrub_own_environment
+from mamba_agents.tools.bash import (
+    BashResult,
+    cap_text,
+    run_bash,
+    safe_environment,
+    scrub_own_environment,
+)
 from mamba_agents.tools.filesystem import (
     DirectoryListing,
     FileEntry,
@@ -50,6 +56,7 @@ __all__ = [
     "append_file",
     "as_tool",
     "builtin_tools",
+    "cap_text",
     "copy_file",
     "delete_file",
     "describe_rule",

@@ -96,6 +96,14 @@ class _CappedText:
         return head + tail
 
 
+def cap_text(text: str, limit: int) -> str:
+    """`text` kept to about `limit` bytes as command output is: its first and last halves,
+    with a note of how much was cut between them."""
+    capped = _CappedText(limit)
+    capped.add(text.encode("utf-8", errors="replace"))
+    return capped.text()
+
+
 @dataclass(frozen=True)
 class BashResult:
     """What a command printed and how it ended."""
