@@ -127,6 +127,7 @@ class Agent:
         self._counter: TokenCounter | None = None
         self._running: _Running | None = None
         self._in_turn = False
+        self._runner: asyncio.Runner | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -384,16 +385,33 @@ class Agent:
         ).get_summary()
 
     def run_sync(self, prompt: str | list[dict[str, Any]], **kwargs: Any) -> RunResult:
-        """`run` for synchronous code; also works when an event loop is already running."""
+        """`run` for synchronous code; also works when an event loop is already running.
+
+        Every call runs on the same event loop of the agent's own, so what lives between
+        turns (connections, MCP servers) keeps working; `close()` ends it.
+        """
+        return self._sync(self.run(prompt, **kwargs))
+
+    def close(self) -> None:
+        """`aclose()` for synchronous code (after `run_sync`)."""
+        self._sync(self.aclose())
+        if self._runner is not None:
+            self._runner.close()
+            self._runner = None
+
+    def _sync(self, work: Any) -> Any:
+        if self._runner is None:
+            self._runner = asyncio.Runner()
+        runner = self._runner
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run(prompt, **kwargs))
+            return runner.run(work)
         outcome: dict[str, Any] = {}
 
         def worker() -> None:
             try:
-                outcome["result"] = asyncio.run(self.run(prompt, **kwargs))
+                outcome["result"] = runner.run(work)
             except BaseException as exc:
                 outcome["error"] = exc
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import warnings
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from mamba_agents.errors import ConfigError, ToolExecutionError
 from mamba_agents.mcp._results import result_text
 
 TAIL_LINES = 3
+HEARTBEAT_SECONDS = 2.0
 
 
 class ServerConnection:
@@ -41,6 +43,7 @@ class ServerConnection:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._log_offset = 0
+        self._refused: str | None = None  # an HTTP error status the server answered
 
     @property
     def name(self) -> str:
@@ -57,7 +60,7 @@ class ServerConnection:
         except ConfigError as exc:
             self._fail(str(exc), tail=False)
             return
-        self.status, self.error = "connecting", None
+        self.status, self.error, self._refused = "connecting", None, None
         self._stop, self._ready = asyncio.Event(), asyncio.Event()
         started = time.monotonic()
         self._task = asyncio.create_task(self._supervise(resolved), name=f"mcp-{self.name}")
@@ -78,15 +81,37 @@ class ServerConnection:
                     self.prompts = await _all_pages(client.list_prompts, "prompts")
                 self._client, self.status = client, "connected"
                 self._ready.set()
-                await self._stop.wait()
+                await self._watch(client)
         except asyncio.CancelledError:
             raise
         except BaseException as exc:  # the SDK groups what escapes its task groups
             if self.status != "failed":
-                self._fail(_describe(exc, config))
+                self._fail(self._refused or _describe(exc, config))
         finally:
             self._client = None
             self._ready.set()
+
+    async def _watch(self, client: Any) -> None:
+        """Wait for `close()`, pinging the server now and then so that one that died while
+        idle is reported failed (a slow answer is not a failure)."""
+        from mcp import MCPDeprecationWarning, MCPError
+        from mcp.types import CONNECTION_CLOSED
+
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), HEARTBEAT_SECONDS)
+                return
+            try:
+                with warnings.catch_warnings():
+                    # Newer servers answer a ping with "method not found": still alive.
+                    warnings.simplefilter("ignore", MCPDeprecationWarning)
+                    await client.send_ping()
+            except MCPError as exc:
+                if exc.code != CONNECTION_CLOSED:
+                    continue  # a slow or odd answer: the server is still there
+                if not self._stop.is_set():
+                    self._fail("the server stopped")
+                return
 
     async def _client_for(self, config: MCPServerConfig, stack: contextlib.AsyncExitStack) -> Any:
         _quiet_sdk_logs()
@@ -114,8 +139,16 @@ class ServerConnection:
             import httpx2
             from mcp.client.streamable_http import streamable_http_client
 
+            async def note_refusal(response: Any) -> None:
+                if response.status_code >= 400 and self.status == "connecting":
+                    self._refused = f"{config.url} answered HTTP {response.status_code}"
+
             http = await stack.enter_async_context(
-                httpx2.AsyncClient(headers=config.headers, timeout=httpx2.Timeout(30.0, read=300.0))
+                httpx2.AsyncClient(
+                    headers=config.headers,
+                    timeout=httpx2.Timeout(30.0, read=300.0),
+                    event_hooks={"response": [note_refusal]},
+                )
             )
             transport = streamable_http_client(config.url or "", http_client=http)
         return Client(
@@ -176,6 +209,8 @@ class ServerConnection:
                 raise ToolExecutionError(
                     f"MCP server '{self.name}' did not answer within {self.config.timeout:g} s"
                 ) from None
+            if exc.code == CONNECTION_CLOSED and self._stop.is_set():
+                raise ToolExecutionError(f"MCP server '{self.name}' was stopped") from None
             if exc.code == CONNECTION_CLOSED:
                 self._fail("the server stopped")
                 raise ToolExecutionError(f"MCP server '{self.name}' failed: {self.error}") from None
