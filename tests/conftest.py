@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from model_server import ScriptedModelServer
 
 MAMBA = Path(sys.executable).parent / "mamba"
+MCP_SERVER = str(Path(__file__).with_name("mcp_server.py"))
 
 
 @pytest.fixture
@@ -220,3 +221,57 @@ def live_processes(marker: str) -> list[int]:
         if marker in cmdline and "State:\tZ" not in state:
             found.append(int(proc.name))
     return found
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def accepts(port: int) -> bool:
+    """Whether something listens on the loopback port."""
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+    except OSError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def web_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    """The MCP test server twice, over streamable HTTP and over SSE, on free loopback
+    ports; killed at the end. `{"http": url, "sse": url, "markers": {...}}`."""
+    import uuid
+
+    folder = tmp_path_factory.mktemp("web-servers")
+    started: dict[str, tuple[subprocess.Popen[bytes], int, Path, str]] = {}
+    try:
+        for transport in ("http", "sse"):
+            port, marker = free_port(), f"mcpweb-{transport}-{uuid.uuid4().hex[:10]}"
+            log = folder / transport
+            with log.open("wb") as out:
+                argv = [MCP_SERVER, "--transport", transport, "--port", str(port)]
+                proc = subprocess.Popen(
+                    [sys.executable, *argv, "--name", marker],
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            started[transport] = (proc, port, log, marker)
+        for proc, port, log, _ in started.values():
+            assert wait_until(lambda p=proc, n=port: p.poll() is not None or accepts(n), 30)
+            assert proc.poll() is None and accepts(port), log.read_text()
+        yield {
+            "http": f"http://127.0.0.1:{started['http'][1]}/mcp",
+            "sse": f"http://127.0.0.1:{started['sse'][1]}/sse",
+            "markers": {transport: item[3] for transport, item in started.items()},
+        }
+    finally:
+        for proc, *_ in started.values():
+            proc.kill()
+            proc.wait()

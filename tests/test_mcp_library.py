@@ -12,7 +12,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import live_processes, wait_until
+from conftest import MCP_SERVER, free_port, live_processes, wait_until
 from scripted_backend import ScriptedBackend
 
 from mamba_agents import Agent, AgentSettings
@@ -42,7 +41,7 @@ from mamba_agents.mcp import (
 )
 from mamba_agents.mcp._results import result_text
 
-SERVER = str(Path(__file__).with_name("mcp_server.py"))
+SERVER = MCP_SERVER
 TIME_SERVER = Path(sys.executable).parent / "mcp-server-time"
 ALL_TOOLS = {"add", "big", "crash", "echo", "env", "fail", "peek", "picture", "sleep"}
 TEST_TIMEOUT = 90.0
@@ -125,20 +124,6 @@ async def in_flight(manager: MCPClientManager, server: str, tool: str, **argumen
     return task
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def accepts(port: int) -> bool:
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-    except OSError:
-        return False
-    return True
-
-
 def settings() -> AgentSettings:
     return AgentSettings(
         environ={}, load=False, overrides={"model_backend": {"model": "openai/gpt-4o"}}
@@ -150,40 +135,6 @@ def tool_messages(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 # -- fixtures ----------------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def web_servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """The test server twice, over streamable HTTP and over SSE, on free loopback ports;
-    killed at the end. `{"http": url, "sse": url, "markers": {...}}`."""
-    folder = tmp_path_factory.mktemp("web-servers")
-    started: dict[str, tuple[subprocess.Popen[bytes], int, Path, str]] = {}
-    try:
-        for transport in ("http", "sse"):
-            port, marker, log = free_port(), unique(f"web-{transport}"), folder / transport
-            with log.open("wb") as out:
-                argv = [SERVER, "--transport", transport, "--port", str(port), "--name", marker]
-                proc = subprocess.Popen(
-                    [sys.executable, *argv],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                )
-            started[transport] = (proc, port, log, marker)
-        for proc, port, log, _ in started.values():
-            deadline = time.monotonic() + 30
-            while proc.poll() is None and not accepts(port) and time.monotonic() < deadline:
-                time.sleep(0.02)
-            assert proc.poll() is None and accepts(port), log.read_text()
-        yield {
-            "http": f"http://127.0.0.1:{started['http'][1]}/mcp",
-            "sse": f"http://127.0.0.1:{started['sse'][1]}/sse",
-            "markers": {transport: item[3] for transport, item in started.items()},
-        }
-    finally:
-        for proc, *_ in started.values():
-            proc.kill()
-            proc.wait()
-
-
 class _Recorder(BaseHTTPRequestHandler):
     """Keeps each request's headers and refuses it: 401."""
 

@@ -52,6 +52,7 @@ def main_options(
 
 from mamba_cli.commands import chat as _chat  # noqa: E402
 from mamba_cli.commands import config as _config  # noqa: E402
+from mamba_cli.commands import mcp as _mcp  # noqa: E402
 from mamba_cli.commands import models as _models  # noqa: E402
 from mamba_cli.commands import run as _run  # noqa: E402
 from mamba_cli.commands import sessions as _sessions  # noqa: E402
@@ -64,6 +65,7 @@ app.add_typer(_config.app, name="config")
 app.add_typer(_tools.tools_app, name="tools")
 app.add_typer(_tools.permissions_app, name="permissions")
 app.add_typer(_models.app, name="models")
+app.add_typer(_mcp.app, name="mcp")
 _run.register(app)
 _chat.register(app)
 _trust.register(app)

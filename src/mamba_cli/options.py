@@ -53,6 +53,14 @@ NoTools = Annotated[bool, typer.Option("--no-tools", help="Offer the model no to
 Sandbox = Annotated[
     str | None, typer.Option("--sandbox", help="Folder the tools may touch (default: here).")
 ]
+McpConfig = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--mcp-config",
+        metavar="FILE",
+        help='MCP servers from a JSON file ({"mcpServers": {...}}, as .mcp.json). Repeatable.',
+    ),
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +83,7 @@ class AgentFlags:
     allow_all: bool = False
     no_tools: bool = False
     sandbox: str | None = None
+    mcp_config: tuple[str, ...] = ()
 
 
 # Each field's option, in the order `--help` lists them. The annotations are objects, not
@@ -96,9 +105,10 @@ _OPTIONS: dict[str, Any] = {
     "allow_all": AllowAll,
     "no_tools": NoTools,
     "sandbox": Sandbox,
+    "mcp_config": McpConfig,
 }
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(AgentFlags)}
-_LISTS = ("allow", "deny")
+_LISTS = ("allow", "deny", "mcp_config")
 
 Command = TypeVar("Command", bound=Callable[..., Any])
 
@@ -175,14 +185,18 @@ def agent_overrides(flags: AgentFlags) -> dict[str, dict[str, Any]]:
     }
 
 
-def agent_from_flags(ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None) -> Any:
+def agent_from_flags(
+    ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None, ask_server: Any = None
+) -> Any:
     """The Agent a command's flags describe: settings, the session to continue (or a fork
-    of it), whether to save, the tools and their permission policy. `ask_trust` is asked
-    whether to trust the folder when its files want more than an untrusted folder gets.
-    `ctx` carries the global options (`--config`, `--verbose`)."""
+    of it), whether to save, the tools and their permission policy, the MCP servers.
+    `ask_trust` is asked whether to trust the folder when its files want more than an
+    untrusted folder gets; `ask_server` whether a server that came with the folder may
+    start. `ctx` carries the global options (`--config`, `--verbose`)."""
     from mamba_agents.engine import Agent
     from mamba_agents.store import SessionStore
     from mamba_agents.tools import scrub_own_environment
+    from mamba_cli.mcp_access import manager_for, servers_to_start
     from mamba_cli.session_ref import pick_session
     from mamba_cli.settings import load_settings
 
@@ -196,6 +210,7 @@ def agent_from_flags(ctx: typer.Context, flags: AgentFlags, ask_trust: Any = Non
         list(flags.allow), list(flags.deny), flags.allow_all, flags.no_tools, flags.sandbox
     )
     tools, policy = access.build(settings)
+    servers = [] if flags.no_tools else servers_to_start(settings, flags.mcp_config, ask_server)
     return Agent(
         settings=settings,
         session=session,
@@ -203,4 +218,5 @@ def agent_from_flags(ctx: typer.Context, flags: AgentFlags, ask_trust: Any = Non
         system_prompt=flags.system or "",
         tools=tools,
         permissions=policy,
+        mcp=manager_for(settings, servers),
     )

@@ -237,7 +237,7 @@ class ServerConnection:
         task, self._task = self._task, None
         if task is None:
             return
-        if self._stop.is_set() and not task.done():
+        if self._stop.is_set() and self.status == "connected" and not task.done():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(task), 6.0)
         if not task.done():

@@ -38,6 +38,7 @@ class SlashCommands:
             ("/tools", "/tools", "list tools, risk classes and whether they may run", self.tools),
             ("/tool", "/tool", "the last tool call's full arguments and output", self.tool),
             ("/permissions", "/permissions", "the permission rules in force", self.permissions),
+            ("/mcp", "/mcp [reconnect NAME]", "MCP servers, their status and tools", self.mcp),
             ("/context", "/context", "tokens in the context by part", self.context),
             ("/cost", "/cost", "tokens and cost of this session", self.cost),
             ("/usage", "/usage", "usage today and in this session", self.usage),
@@ -59,11 +60,23 @@ class SlashCommands:
             self.table[name] = Command(name, usage, help_text, handler)
 
     def names(self) -> list[tuple[str, str]]:
-        return [(c.name, c.help) for c in self.table.values()]
+        prompts = [(f"/{p.command}", f"MCP prompt: {p.description}") for p in self._prompts()]
+        return [(c.name, c.help) for c in self.table.values()] + prompts
+
+    def _prompts(self) -> list[Any]:
+        manager = self.agent.mcp
+        return manager.get_prompts() if manager is not None else []
 
     async def dispatch(self, text: str) -> str | None:
         name, _, argument = text.partition(" ")
         command = self.table.get(name.lower())
+        prompt = next((p for p in self._prompts() if f"/{p.command}" == name), None)
+        if command is None and prompt is not None:
+            try:
+                await self.use_prompt(prompt, argument.strip())
+            except Exception as exc:  # a failing prompt must not end the chat
+                self.app.say(f"{name}: {exc}", RED)
+            return None
         if command is None:
             close = difflib.get_close_matches(name.lower(), self.table, n=1)
             hint = f"; did you mean {close[0]}?" if close else "; /help lists the commands"
@@ -136,6 +149,45 @@ class SlashCommands:
         )
         self.say(f"arguments: {record.arguments}")
         self.say(record.content or "(no output)")
+
+    async def mcp(self, argument: str) -> None:
+        manager = self.agent.mcp
+        if manager is None:
+            self.say("no MCP servers (add one with 'mamba mcp add', or use --mcp-config)")
+            return
+        action, _, name = argument.partition(" ")
+        if action == "reconnect" and name.strip():
+            self.say(f"reconnecting {name.strip()} ...", DIM)
+            await manager.reconnect(name.strip())
+            self.agent.refresh_tools()
+        elif action:
+            self.say("usage: /mcp [reconnect NAME]", YELLOW)
+            return
+        tools = list(self.agent.tools.values())
+        for server in manager.statuses():
+            color = {"connected": "", "failed": RED}.get(server.status, DIM)
+            timing = (
+                f", started in {server.startup_seconds:.2f} s" if server.startup_seconds else ""
+            )
+            self.say(f"{server.name} ({server.transport}): {server.status}{timing}", color or BOLD)
+            if server.error:
+                self.say(f"  {server.error}", RED)
+            prefix = f"mcp__{server.name}__"
+            for tool in (t for t in tools if t.name.startswith(prefix)):
+                self.say(f"  {tool.name:<30} {tool.risk:<6} {shorten(tool.description, 50)}")
+            for prompt in (p for p in self._prompts() if p.server == server.name):
+                self.say(f"  /{prompt.command:<29} prompt {shorten(prompt.description, 50)}")
+
+    async def use_prompt(self, prompt: Any, argument: str) -> None:
+        """Fill in an MCP prompt (`/mcp__server__prompt args`) and send it as a turn."""
+        values = prompt_arguments(prompt, argument)
+        messages = await self.agent.mcp.get_prompt(prompt.server, prompt.name, values)
+        text = "\n\n".join(content for _, content in messages if content)
+        if not text:
+            self.say(f"/{prompt.command} gave no text", YELLOW)
+            return
+        self.say(f"(prompt /{prompt.command})", DIM)
+        await self.app.turn(text)
 
     async def permissions(self, argument: str) -> None:
         from mamba_agents.tools import describe_rule
@@ -318,3 +370,31 @@ def render_recent(app: Any, turns: int = 3) -> None:
             stream.finish()
     if messages:
         app.say("─" * min(app.width(), 60), DIM)
+
+
+def prompt_arguments(prompt: Any, text: str) -> dict[str, str]:
+    """An MCP prompt's arguments from what followed its command: `NAME=value` words, or
+    words in the order the prompt lists its arguments (the last takes the rest)."""
+    import shlex
+
+    names = [name for name, _ in prompt.arguments]
+    words = shlex.split(text) if text else []
+    values: dict[str, str] = {}
+    positional = []
+    for word in words:
+        key, found, value = word.partition("=")
+        if found and key in names:
+            values[key] = value
+        else:
+            positional.append(word)
+    free = [n for n in names if n not in values]
+    if len(positional) > len(free) and free:
+        positional[len(free) - 1 :] = [" ".join(positional[len(free) - 1 :])]
+    if positional and not free:
+        raise ValueError(f"/{prompt.command} takes no more arguments")
+    values.update(zip(free, positional, strict=False))
+    missing = [name for name, required in prompt.arguments if required and name not in values]
+    if missing:
+        usage = " ".join(f"{n}=..." for n in names)
+        raise ValueError(f"missing {', '.join(missing)}; usage: /{prompt.command} {usage}")
+    return values

@@ -15,6 +15,7 @@ from mamba_cli.chat import status
 from mamba_cli.chat.commands import SlashCommands, render_recent
 from mamba_cli.chat.markdown_stream import MarkdownStream
 from mamba_cli.chat.styles import BOLD, DIM, RED, RESET, YELLOW
+from mamba_cli.mcp_access import server_failures
 from mamba_cli.output import shorten, terminal_safe
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -160,6 +161,24 @@ class ChatApp:
                     break
                 continue
             await self.turn(text)
+
+    async def start_servers(self) -> None:
+        """Start the MCP servers before the first prompt (so /mcp and their prompts work);
+        a server that fails is named with the reason, and the chat goes on without it."""
+        if self.agent.mcp is None:
+            return
+        self.spinner.start("starting MCP servers")
+        try:
+            await self.agent.start_mcp()
+        finally:
+            self.spinner.stop()
+        statuses = self.agent.mcp_status()
+        for line in server_failures(statuses):
+            self.say(line, RED)
+        ready = [s for s in statuses if s["status"] == "connected"]
+        if ready:
+            tools = sum(s.get("tools", 0) for s in ready)
+            self.note(f"MCP: {len(ready)} server(s) connected, {tools} tools (/mcp for details)")
 
     def show_recent(self) -> None:
         render_recent(self)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
@@ -34,18 +35,33 @@ def ask_trust(untrusted: dict[str, list[str]]) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+def ask_server(config: Any) -> bool:
+    """Ask once whether a server that came with the working folder may start."""
+    print(f"{config.source} wants to start the MCP server '{config.name}':", file=sys.stderr)
+    print(f"  {config.describe()}", file=sys.stderr)
+    try:
+        answer = input("Allow it (remembered for this folder)? [y/N] ")
+    except (EOFError, KeyboardInterrupt):
+        print(file=sys.stderr)
+        return False
+    return answer.strip().lower() in ("y", "yes")
+
+
 @opt.agent_command()
 def chat(ctx: typer.Context, *, flags: opt.AgentFlags) -> int:
     """Chat interactively (one prompt per line when stdin is not a terminal)."""
     import asyncio
 
+    from mamba_agents.errors import ExitCode
     from mamba_agents.paths import mamba_home
     from mamba_cli.chat.input import PipedInput, TerminalInput, make_completer
     from mamba_cli.chat.repl import ChatApp
     from mamba_cli.chat.status import toolbar
 
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
-    agent = opt.agent_from_flags(ctx, flags, ask_trust if interactive else None)
+    agent = opt.agent_from_flags(
+        ctx, flags, ask_trust if interactive else None, ask_server if interactive else None
+    )
     resumed = agent.session.states
     app = ChatApp(agent, PipedInput(), color=output.color_on(sys.stdout))
     if interactive:
@@ -55,13 +71,22 @@ def chat(ctx: typer.Context, *, flags: opt.AgentFlags) -> int:
         agent.set_approver(app.approve)
         app.say(f"mamba chat · {agent.model} · /help for commands, Ctrl-D to leave", "\033[2m")
 
-    async def main() -> None:
+    async def main() -> int:
+        import signal
+
+        # SIGTERM ends the chat: the turn stops, the session is kept, the servers stop.
+        task = asyncio.current_task()
+        assert task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
         try:
+            await app.start_servers()
             if resumed:
                 app.show_recent()
             await app.run()
+        except asyncio.CancelledError:
+            return ExitCode.INTERRUPTED
         finally:
             await agent.aclose()
+        return ExitCode.OK
 
-    asyncio.run(main())
-    return 0
+    return asyncio.run(main())

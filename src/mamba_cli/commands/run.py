@@ -9,6 +9,7 @@ import typer
 
 from mamba_cli import options as opt
 from mamba_cli import output
+from mamba_cli.mcp_access import server_failures
 
 
 def register(app: typer.Typer) -> None:
@@ -96,6 +97,7 @@ class Renderer:
 
     def handle(self, event: Any) -> None:
         from mamba_agents.events import (
+            InitEvent,
             RetryEvent,
             RunResult,
             TextDelta,
@@ -107,6 +109,9 @@ class Renderer:
             output.print_json_line(event.to_dict())
         if isinstance(event, RunResult):
             self.finish(event)
+        elif isinstance(event, InitEvent):
+            for line in server_failures(event.mcp_servers):
+                output.warn(line)
         elif isinstance(event, TextDelta) and self.format == "text" and self.tty:
             sys.stdout.write(self.shown.feed(event.text))
             sys.stdout.flush()

@@ -1,0 +1,80 @@
+"""Which MCP servers a command may start: the user's own, those of `--mcp-config` files, and
+those that came with the working folder once the user approved each."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from mamba_cli import output
+
+# Asked about a server that came with an untrusted folder: (server config) -> may it start?
+AskServer = Callable[[Any], bool]
+
+
+def approve_hint(name: str) -> str:
+    return f"approve it with 'mamba mcp approve {name}' or trust the folder with 'mamba trust'"
+
+
+def configured_servers(settings: Any, mcp_config: Sequence[str] = ()) -> dict[str, Any]:
+    """Every server the settings and the `--mcp-config` files name (the files' win)."""
+    from mamba_agents.config import read_mcp_json
+
+    servers = dict(settings.mcp_servers)
+    for path in mcp_config:
+        servers.update(read_mcp_json(path))
+    return servers
+
+
+def may_start(config: Any, ask: AskServer | None) -> bool | None:
+    """Whether a server may start: yes for the user's own; for one that came with the
+    working folder, the user's remembered answer, else `ask`'s (remembered); None when
+    nobody could be asked."""
+    from mamba_agents.config import project_server_answer, remember_project_server
+
+    if not config.project:
+        return True
+    answer = project_server_answer(os.getcwd(), config)
+    if answer is None and ask is not None:
+        answer = ask(config)
+        remember_project_server(os.getcwd(), config, answer)
+    return answer
+
+
+def servers_to_start(
+    settings: Any, mcp_config: Sequence[str] = (), ask: AskServer | None = None
+) -> list[Any]:
+    """The servers to start; a folder's server the user has not approved is left out with
+    a one-line warning naming how to approve it."""
+    chosen = []
+    for name, config in configured_servers(settings, mcp_config).items():
+        answer = may_start(config, ask)
+        if answer:
+            chosen.append(config)
+        elif answer is None:
+            output.warn(
+                f"{config.source}: MCP server '{name}' ({output.shorten(config.describe(), 60)}) "
+                f"not started: this folder's servers need approval; {approve_hint(name)}"
+            )
+    return chosen
+
+
+def manager_for(settings: Any, servers: list[Any]) -> Any:
+    """An MCP client manager for the servers (None without any: nothing of mcp loads)."""
+    if not servers:
+        return None
+    from mamba_agents.mcp import MCPClientManager
+
+    return MCPClientManager(
+        servers, environ=settings.provider_env, output_limit=settings.tools.output_limit
+    )
+
+
+def server_failures(statuses: Sequence[dict[str, Any]]) -> list[str]:
+    """One line per server that failed, naming it and why."""
+    return [
+        f"MCP server '{s['name']}' failed: {s.get('error') or 'unknown error'}"
+        for s in statuses
+        if s.get("status") == "failed"
+    ]
