@@ -19,7 +19,7 @@ from mamba_agents.config._mcp_files import (
     save_server,
     servers_path,
 )
-from mamba_agents.config._rules import RULES_FILE, save_rule
+from mamba_agents.config._rules import RULES_FILE, rules_path, save_rule
 from mamba_agents.config._schema import (
     SECTIONS,
     AgentDefaultsConfig,
@@ -64,6 +64,7 @@ __all__ = [
     "read_mcp_json",
     "remember_project_server",
     "remove_server",
+    "rules_path",
     "save_rule",
     "save_server",
     "servers_path",

@@ -60,6 +60,7 @@ def show(
 @app.command("path")
 def path(ctx: typer.Context) -> None:
     """List the places settings are read from, highest precedence first."""
+    from mamba_agents.config import rules_path, servers_path
     from mamba_agents.paths import config_home, mamba_home
 
     obj = ctx.find_root().obj or {}
@@ -69,7 +70,10 @@ def path(ctx: typer.Context) -> None:
         ("environment", None),
         ("project .env", cwd / ".env"),
         ("user mamba.env", Path.home() / "mamba.env"),
+        ("project .mcp.json", cwd / ".mcp.json"),
         ("--config file" if obj.get("config") else "project config.toml", toml),
+        ("added MCP servers", servers_path()),
+        ("saved rules", rules_path()),
         ("user config", config_home() / "config.toml"),
     ]
     for label, place in places:
