@@ -316,3 +316,14 @@ def test_run_without_servers_imports_nothing_of_mcp(home, server):
         check=True,
     )
     assert out.stdout.splitlines()[-1] == "0 False"
+
+
+def test_a_server_that_ignores_the_end_of_its_input_is_killed_after_mamba_exits(mamba, work):
+    # mamba does not wait for its servers to exit: a watchdog process sees them off.
+    name = marker()
+    entry = {**stdio_entry(name, "hang"), "startup_timeout": 1}
+    config = write_json(work / "servers.json", {"stuck": entry})
+    result = mamba("run", "hi", "--mcp-config", str(config))
+    assert result.code == 0
+    assert "MCP server 'stuck' failed: did not start within 1 s" in result.stderr
+    assert wait_until(lambda: not live_processes(name), 15)

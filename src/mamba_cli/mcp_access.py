@@ -66,9 +66,14 @@ def manager_for(settings: Any, servers: list[Any]) -> Any:
         return None
     from mamba_agents.mcp import MCPClientManager
 
-    return MCPClientManager(
-        servers, environ=settings.provider_env, output_limit=settings.tools.output_limit
+    manager = MCPClientManager(
+        servers,
+        environ=settings.provider_env,
+        output_limit=settings.tools.output_limit,
+        detach_on_close=True,  # mamba exits right after: a watchdog sees the servers off
     )
+    manager.spawn()  # the servers start up while this process goes on (and imports mcp)
+    return manager
 
 
 def server_failures(statuses: Sequence[dict[str, Any]]) -> list[str]:

@@ -28,9 +28,15 @@ class ServerConnection:
     """
 
     def __init__(
-        self, config: MCPServerConfig, *, environ: Mapping[str, str], log_dir: Path
+        self,
+        config: MCPServerConfig,
+        *,
+        environ: Mapping[str, str],
+        log_dir: Path,
+        detach: bool = False,
     ) -> None:
         self.config = config
+        self.detach = detach
         self.environ = environ
         self.log_path = log_dir / f"mcp-{config.name}.log"
         self.status = "stopped"
@@ -43,27 +49,53 @@ class ServerConnection:
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._log_offset = 0
+        self._resolved: MCPServerConfig | None = None
+        self._process: Any = None  # a stdio server's process, once spawned
+        self._spawned_at: float | None = None
         self._refused: str | None = None  # an HTTP error status the server answered
 
     @property
     def name(self) -> str:
         return self.config.name
 
-    async def start(self) -> None:
-        """Connect and list the server's tools and prompts, or fail within the start-up
-        timeout; never raises for the server's own faults (see `status` and `error`)."""
+    def spawn(self) -> None:
+        """Resolve the entry and, for a stdio server, start its process now, before the SDK
+        is imported (`start()` does it when it was not done)."""
         if not self.config.enabled:
             self.status = "disabled"
             return
+        if self.status != "stopped" or self._resolved is not None:
+            return
         try:
-            resolved = self.config.resolved(self.environ)
+            self._resolved = self.config.resolved(self.environ)
         except ConfigError as exc:
             self._fail(str(exc), tail=False)
             return
+        if self._resolved.transport != "stdio":
+            return
+        from mamba_agents.mcp._stdio import spawn
+
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("ab") as log:
+            self._log_offset = log.tell()
+            try:
+                self._spawned_at = time.monotonic()
+                self._process = spawn(self._resolved, log)
+            except FileNotFoundError:
+                self._fail(f"command not found: {self._resolved.command}", tail=False)
+            except OSError as exc:
+                self._fail(f"cannot run {self._resolved.command}: {exc.strerror}", tail=False)
+
+    async def start(self) -> None:
+        """Connect and list the server's tools and prompts, or fail within the start-up
+        timeout; never raises for the server's own faults (see `status` and `error`)."""
+        self.spawn()
+        started = self._spawned_at or time.monotonic()
+        if self.status != "stopped" or self._resolved is None:
+            return
         self.status, self.error, self._refused = "connecting", None, None
         self._stop, self._ready = asyncio.Event(), asyncio.Event()
-        started = time.monotonic()
-        self._task = asyncio.create_task(self._supervise(resolved), name=f"mcp-{self.name}")
+        self._task = asyncio.create_task(self._supervise(self._resolved), name=f"mcp-{self.name}")
         try:
             await asyncio.wait_for(asyncio.shield(self._ready.wait()), self.config.startup_timeout)
         except TimeoutError:
@@ -121,16 +153,9 @@ class ServerConnection:
         from mamba_agents import __version__
 
         if config.transport == "stdio":
-            from mcp import StdioServerParameters
-            from mcp.client.stdio import stdio_client
+            from mamba_agents.mcp._stdio import stdio_transport
 
-            self.log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = stack.enter_context(self.log_path.open("a", encoding="utf-8"))
-            self._log_offset = log.tell()
-            params = StdioServerParameters(
-                command=config.command or "", args=config.args, env=config.env, cwd=config.cwd
-            )
-            transport: Any = stdio_client(params, errlog=log)
+            transport: Any = stdio_transport(self._process, detach=self.detach)
         elif config.transport == "sse":
             from mcp.client.sse import sse_client
 
@@ -230,6 +255,10 @@ class ServerConnection:
         """Disconnect and stop the server's process (stdin closed, then SIGTERM, SIGKILL)."""
         self._stop.set()
         await self._end_task()
+        if self._process is not None and self._process.poll() is None:
+            from mamba_agents.mcp._stdio import stop
+
+            await stop(self._process, detach=self.detach)  # spawned, never connected
         if self.status in ("connected", "connecting"):
             self.status = "stopped"
 

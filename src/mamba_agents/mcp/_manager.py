@@ -56,7 +56,10 @@ class MCPClientManager:
     Servers start concurrently; one that fails (missing command, crash, hang past its
     start-up timeout) is reported in `statuses()` and never stops the others. `environ`
     fills in `${VAR}` references (default: the process environment); each stdio server's
-    stderr goes to `log_dir/mcp-NAME.log` (default: `$MAMBA_HOME/logs`).
+    stderr goes to `log_dir/mcp-NAME.log` (default: `$MAMBA_HOME/logs`). Closing waits
+    until each stdio server has exited, unless `detach_on_close`: then its stdin is closed
+    and a watchdog process sends SIGTERM, then SIGKILL, if it is still there after the
+    grace period (for a program about to exit, which need not wait for its servers).
     """
 
     def __init__(
@@ -66,11 +69,13 @@ class MCPClientManager:
         environ: Mapping[str, str] | None = None,
         log_dir: str | os.PathLike[str] | None = None,
         output_limit: int = 30_000,
+        detach_on_close: bool = False,
     ) -> None:
         configs = list(servers.values()) if isinstance(servers, Mapping) else list(servers)
         self.environ = os.environ if environ is None else environ
         self.log_dir = Path(log_dir) if log_dir is not None else mamba_home() / "logs"
         self.output_limit = output_limit
+        self.detach_on_close = detach_on_close
         self._connections: dict[str, ServerConnection] = {}
         for config in configs:
             if config.name in self._connections:
@@ -79,7 +84,9 @@ class MCPClientManager:
         self.started = False
 
     def _connection(self, config: MCPServerConfig) -> ServerConnection:
-        return ServerConnection(config, environ=self.environ, log_dir=self.log_dir)
+        return ServerConnection(
+            config, environ=self.environ, log_dir=self.log_dir, detach=self.detach_on_close
+        )
 
     async def __aenter__(self) -> MCPClientManager:
         await self.start()
@@ -87,6 +94,13 @@ class MCPClientManager:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
+
+    def spawn(self) -> None:
+        """Start the stdio servers' processes now, before the SDK loads: their start-up
+        overlaps with whatever the caller does until `start()` (which spawns them itself
+        when this was not called)."""
+        for connection in self._connections.values():
+            connection.spawn()
 
     async def start(self) -> None:
         """Start every configured server at once; returns when each is connected or failed."""
