@@ -12,7 +12,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import MAMBA, MCP_SERVER, live_processes, mamba_env, run_mamba, wait_until
+from conftest import (
+    MAMBA,
+    MCP_SERVER,
+    live_processes,
+    mamba_env,
+    run_mamba,
+    start_mamba,
+    wait_until,
+)
+from terminal import Terminal
 
 TIME_SERVER = str(Path(sys.executable).parent / "mcp-server-time")
 
@@ -202,15 +211,7 @@ def test_no_server_outlives_a_timeout_or_sigterm(home, server, work):
     assert wait_until(lambda: not live_processes(name))
 
     server.add(tool_call("mcp__calc__sleep", seconds=60))
-    proc = subprocess.Popen(
-        [str(MAMBA), *args],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=mamba_env(home),
-        cwd=work,
-    )
+    proc = start_mamba(home, *args)
     try:
         assert wait_until(lambda: len(server.requests) >= 2 and live_processes(name), 30)
         assert wait_until(lambda: "mcp__calc__sleep" in str(server.requests[-1]), 30)
@@ -327,3 +328,29 @@ def test_a_server_that_ignores_the_end_of_its_input_is_killed_after_mamba_exits(
     assert result.code == 0
     assert "MCP server 'stuck' failed: did not start within 1 s" in result.stderr
     assert wait_until(lambda: not live_processes(name), 15)
+
+
+def test_chat_asks_once_about_a_folders_server_and_remembers(home, server, work):
+    name = marker()
+    write_json(work / ".mcp.json", {"repo": stdio_entry(name)})
+    argv = [str(MAMBA), "chat", "-m", "openai/gpt-4o", "--base-url", server.base_url]
+    env = mamba_env(home, TERM="xterm-256color")
+    first = Terminal(argv, env, str(work))
+    try:
+        first.wait_for(r"wants to start the MCP server 'repo'")
+        first.enter("y")
+        first.wait_for(r"MCP: 1 server\(s\) connected, 9 tools")
+        first.enter("/exit")
+        assert first.wait_exit() == 0
+    finally:
+        first.close()
+    assert wait_until(lambda: not live_processes(name))
+    second = Terminal(argv, env, str(work))
+    try:
+        second.wait_for(r"MCP: 1 server\(s\) connected")
+        assert "wants to start" not in second.text()
+        second.enter("/exit")
+        assert second.wait_exit() == 0
+    finally:
+        second.close()
+    assert "repo" in (home / "config" / "mamba" / "mcp-approvals.toml").read_text()
