@@ -166,8 +166,9 @@ def test_a_folders_servers_start_only_once_approved(mamba, server, work):
     result = mamba("run", "echo", "--allow", "mcp__*", "-o", "stream-json")
     assert result.code == 0
     assert "MCP server 'repo'" in result.stderr and "mamba mcp approve repo" in result.stderr
-    assert result.lines()[0]["mcp_servers"] == []
     assert "not started" in result.stderr and not live_processes(name)
+    [held] = result.lines()[0]["mcp_servers"]
+    assert held["status"] == "not approved" and "mamba mcp approve repo" in held["error"]
 
     approved = mamba("mcp", "approve", "repo")
     assert approved.code == 0, approved.stderr
@@ -180,7 +181,8 @@ def test_a_folders_servers_start_only_once_approved(mamba, server, work):
     changed["args"].append("--port=1")
     write_json(work / ".mcp.json", {"repo": changed})
     result = mamba("run", "echo", "-o", "stream-json")
-    assert "mamba mcp approve repo" in result.stderr and result.lines()[0]["mcp_servers"] == []
+    assert "mamba mcp approve repo" in result.stderr
+    assert result.lines()[0]["mcp_servers"][0]["status"] == "not approved"
 
 
 def test_a_folder_cannot_replace_the_users_server(mamba, server, home, work):

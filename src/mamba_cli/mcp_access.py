@@ -44,25 +44,30 @@ def may_start(config: Any, ask: AskServer | None) -> bool | None:
 
 def servers_to_start(
     settings: Any, mcp_config: Sequence[str] = (), ask: AskServer | None = None
-) -> list[Any]:
-    """The servers to start; a folder's server the user has not approved is left out with
-    a one-line warning naming how to approve it."""
-    chosen = []
+) -> tuple[list[Any], list[tuple[Any, str]]]:
+    """The servers to start, and those to hold back with the reason: a folder's server the
+    user has not approved (left out with a one-line warning naming how to approve it) or
+    has refused."""
+    chosen, held = [], []
     for name, config in configured_servers(settings, mcp_config).items():
         answer = may_start(config, ask)
         if answer:
             chosen.append(config)
         elif answer is None:
+            held.append((config, f"this folder's servers need approval; {approve_hint(name)}"))
             output.warn(
                 f"{config.source}: MCP server '{name}' ({output.shorten(config.describe(), 60)}) "
-                f"not started: this folder's servers need approval; {approve_hint(name)}"
+                f"not started: {held[-1][1]}"
             )
-    return chosen
+        else:
+            held.append((config, f"refused for this folder (allow it: mamba mcp approve {name})"))
+    return chosen, held
 
 
-def manager_for(settings: Any, servers: list[Any]) -> Any:
-    """An MCP client manager for the servers (None without any: nothing of mcp loads)."""
-    if not servers:
+def manager_for(settings: Any, servers: list[Any], held: Sequence[tuple[Any, str]] = ()) -> Any:
+    """An MCP client manager for the servers, also listing those held back (None without
+    any: nothing of mcp loads)."""
+    if not servers and not held:
         return None
     from mamba_agents.mcp import MCPClientManager
 
@@ -72,6 +77,8 @@ def manager_for(settings: Any, servers: list[Any]) -> Any:
         output_limit=settings.tools.output_limit,
         detach_on_close=True,  # mamba exits right after: a watchdog sees the servers off
     )
+    for config, reason in held:
+        manager.hold(config, reason)
     manager.spawn()  # the servers start up while this process goes on (and imports mcp)
     return manager
 

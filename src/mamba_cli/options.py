@@ -210,7 +210,9 @@ def agent_from_flags(
         list(flags.allow), list(flags.deny), flags.allow_all, flags.no_tools, flags.sandbox
     )
     tools, policy = access.build(settings)
-    servers = [] if flags.no_tools else servers_to_start(settings, flags.mcp_config, ask_server)
+    servers, held = (
+        ([], []) if flags.no_tools else servers_to_start(settings, flags.mcp_config, ask_server)
+    )
     return Agent(
         settings=settings,
         session=session,
@@ -218,5 +220,5 @@ def agent_from_flags(
         system_prompt=flags.system or "",
         tools=tools,
         permissions=policy,
-        mcp=manager_for(settings, servers),
+        mcp=manager_for(settings, servers, held),
     )

@@ -20,7 +20,8 @@ from mamba_agents.paths import mamba_home
 @dataclass(frozen=True)
 class ServerStatus:
     """How one server is doing: `connected`, `failed` (with `error`), `disabled`,
-    `stopped` or `connecting`; its transport, tool count and start-up time."""
+    `not approved` (held back, with the reason), `stopped` or `connecting`; its transport,
+    tool count and start-up time."""
 
     name: str
     transport: str
@@ -101,6 +102,13 @@ class MCPClientManager:
         when this was not called)."""
         for connection in self._connections.values():
             connection.spawn()
+
+    def hold(self, config: MCPServerConfig, reason: str) -> None:
+        """List a server that is not to start (status `not approved`, with the reason)."""
+        if config.name in self._connections:
+            raise AgentError(f"two MCP servers are named '{config.name}'")
+        connection = self._connections[config.name] = self._connection(config)
+        connection.status, connection.error = "not approved", reason
 
     async def start(self) -> None:
         """Start every configured server at once; returns when each is connected or failed."""

@@ -143,10 +143,12 @@ def approve(
         output.progress(f"{verb} MCP server '{name}' for {os.getcwd()} (saved in {path})")
 
 
-async def _connected(settings: Any, servers: list[Any]) -> Any:
+async def _connected(
+    settings: Any, servers: list[Any], held: list[tuple[Any, str]] | None = None
+) -> Any:
     from mamba_cli.mcp_access import manager_for
 
-    manager = manager_for(settings, servers)
+    manager = manager_for(settings, servers, held or [])
     await manager.start()
     return manager
 
@@ -159,27 +161,24 @@ def _rows(settings: Any, mcp_config: list[str] | None) -> list[dict[str, Any]]:
 
     configured = configured_servers(settings, mcp_config or ())
     startable = [c for c in configured.values() if may_start(c, None)]
-    statuses: dict[str, dict[str, Any]] = {}
+    held = [(c, approve_hint(c.name)) for c in configured.values() if c not in startable]
 
-    async def probe() -> None:
-        manager = await _connected(settings, startable)
+    async def probe() -> list[dict[str, Any]]:
+        manager = await _connected(settings, startable, held)
         try:
-            statuses.update({s.name: s.to_dict() for s in manager.statuses()})
+            return [s.to_dict() for s in manager.statuses()]
         finally:
             await manager.aclose()
 
-    if startable:
-        asyncio.run(probe())
-    rows = []
-    for name, config in configured.items():
-        row = statuses.get(name) or {
-            "name": name,
-            "transport": config.transport,
-            "status": "not approved",
-            "error": approve_hint(name),
+    statuses = asyncio.run(probe()) if configured else []
+    return [
+        {
+            **row,
+            "target": configured[row["name"]].describe(),
+            "source": configured[row["name"]].source,
         }
-        rows.append({**row, "target": config.describe(), "source": config.source})
-    return rows
+        for row in statuses
+    ]
 
 
 @app.command("list")
