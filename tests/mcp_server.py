@@ -5,7 +5,7 @@
 KIND is how it behaves: `normal`, `exit` (dies at start-up after a line on stderr), `hang`
 (never answers), `garbage` (writes lines that are not JSON-RPC and never answers).
 Tools: add, echo, fail (an error result), picture (an image), crash (the process dies
-mid-call), sleep, peek (read-only), env (reads a variable), stats (structured only).
+mid-call), sleep, peek (read-only), env (reads a variable), big (a long text).
 Prompt: greet.
 """
 
