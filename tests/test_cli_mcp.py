@@ -291,7 +291,13 @@ def test_mcp_add_list_tools_remove(home, work):
         ("{not json", "not valid JSON"),
         ('{"servers": {}}', "expected"),
         ('{"mcpServers": {"x": {"type": "ws", "url": "http://h"}}}', "mcpServers.x.type"),
-        ('{"mcpServers": {"x": {"args": ["a"]}}}', "needs an http(s) URL"),
+        ('{"mcpServers": {"x": {"args": ["a"]}}}', "needs a command (stdio) or a url"),
+        ('{"mcpServers": {"x": {"url": "ftp://h"}}}', "needs an http(s) URL"),
+        ('{"mcpServers": {"x": {"command": "a", "timeout": 1e400}}}', "above zero"),
+        ('{"mcpServers": {"x": {"command": "a\\u0000b"}}}', "NUL"),
+        ('{"mcpServers": {"x": {"command": "a", "env": {"A=B": "c"}}}}', "not a variable name"),
+        ("[" * 100000 + "]" * 100000, "nested too deeply"),
+        ('{"mcpServers": {"a_": {"command": "a"}}}', "server name"),
     ],
 )
 def test_a_bad_mcp_config_is_one_line_and_exit_2(mamba, work, content, message):
@@ -357,3 +363,64 @@ def test_chat_asks_once_about_a_folders_server_and_remembers(home, server, work)
     finally:
         second.close()
     assert "repo" in (home / "config" / "mamba" / "mcp-approvals.toml").read_text()
+
+
+def test_the_chat_shows_mcp_tool_names_as_written():
+    # Underscores inside a word are not emphasis: `mcp__fs__read` must not lose them.
+    import io
+
+    from mamba_cli.chat.markdown_stream import MarkdownStream
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    out = Tty()
+    stream = MarkdownStream(out, 100, color=True)
+    stream.feed("I called mcp__fs__read_file and __this__ is strong.\n")
+    stream.finish()
+    text = out.getvalue()
+    assert "mcp__fs__read_file" in text
+    assert "__this__" not in text and "this" in text
+
+
+def test_approving_a_folders_server_shows_what_it_gets(mamba, work):
+    name = marker()
+    entry = {**stdio_entry(name), "env": {"HELPER_TOKEN": "${OPENAI_API_KEY}"}, "cwd": "."}
+    write_json(work / ".mcp.json", {"helper": entry})
+    result = mamba("run", "hi", env={"OPENAI_API_KEY": "sk-test-secret-123456"})
+    warning = next(line for line in result.stderr.splitlines() if "'helper'" in line)
+    assert "env HELPER_TOKEN=${OPENAI_API_KEY}" in warning and "in ." in warning
+    assert "reads your secrets: OPENAI_API_KEY" in warning
+    assert "sk-test-secret" not in result.stderr
+    approved = mamba("mcp", "approve", "helper")
+    assert "env HELPER_TOKEN=${OPENAI_API_KEY}" in approved.stderr
+    assert "reads your secrets: OPENAI_API_KEY" in approved.stderr
+
+
+def test_a_timeout_while_servers_start_ends_the_run_with_its_result(mamba, work):
+    name = marker()
+    config = write_json(work / "servers.json", {"slow": stdio_entry(name, "hang")})
+    result = mamba("run", "hi", "--mcp-config", str(config), "--timeout", "2", "-o", "json")
+    assert result.code == 124, result.stderr
+    data = result.json()
+    assert data["status"] == "timeout" and data["num_turns"] == 0
+    assert "stopped:" in result.stderr
+    assert wait_until(lambda: not live_processes(name), 15)
+
+
+def test_sighup_ends_a_run_and_its_servers(home, server, work):
+    name = marker()
+    config = write_json(work / "servers.json", {"calc": stdio_entry(name)})
+    server.add(tool_call("mcp__calc__sleep", seconds=60))
+    args = ["run", "wait", "--mcp-config", str(config), "--allow", "mcp__*"]
+    proc = start_mamba(home, *args, "--model", "openai/gpt-4o", "--base-url", server.base_url)
+    try:
+        assert wait_until(lambda: "mcp__calc__sleep" in str(server.requests), 30)
+        assert wait_until(lambda: live_processes(name), 30)
+        proc.send_signal(signal.SIGHUP)
+        assert proc.wait(timeout=30) == 130
+    finally:
+        proc.kill()
+        proc.communicate()
+    assert wait_until(lambda: not live_processes(name))

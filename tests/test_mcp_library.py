@@ -511,7 +511,10 @@ async def test_a_server_that_crashes_mid_call(tmp_path):
             assert await tools["mcp__steady__add"].invoke({"a": 2, "b": 2}) == "4"
             status = manager.status("fragile")
             assert status.status == "failed" and "crashing now" in (status.error or "")
-            assert [ts.server for ts in manager.get_toolsets()] == ["steady"]
+            # Its tools stay offered: a call says why it cannot run.
+            assert [ts.server for ts in manager.get_toolsets()] == ["fragile", "steady"]
+            with pytest.raises(ToolExecutionError, match=r"MCP server 'fragile'.*crashing now"):
+                await tools_of(manager)["mcp__fragile__add"].invoke({"a": 1, "b": 1})
             assert await call(manager, "steady", "add", a=2, b=2) == "4"
             await assert_gone(fragile)
             # A reconnect starts a new process, whose tools work.
@@ -828,7 +831,7 @@ def test_a_server_saved_by_mamba_mcp_add_is_in_the_settings(home):
         ('command = "srv"\ntransport = "websocket"', "mcp.servers.bad.transport: must be one of"),
         ('url = "ftp://example.invalid"', "mcp.servers.bad.url: an http server needs an http(s)"),
         ('command = "srv"\ntimeout = "soon"', "mcp.servers.bad.timeout: expected a number"),
-        ('command = "srv"\nstartup_timeout = 0', "startup_timeout: must be above zero"),
+        ('command = "srv"\nstartup_timeout = 0', "startup_timeout: must be a number above zero"),
         ('command = "srv"\nmode = "fast"', "mcp.servers.bad.mode: must be auto or legacy"),
     ],
 )

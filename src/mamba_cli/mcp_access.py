@@ -55,9 +55,10 @@ def servers_to_start(
             chosen.append(config)
         elif answer is None:
             held.append((config, f"this folder's servers need approval; {approve_hint(name)}"))
+            command, *rest = config.details()
+            details = "; ".join([output.shorten(command, 60), *rest])
             output.warn(
-                f"{config.source}: MCP server '{name}' ({output.shorten(config.describe(), 60)}) "
-                f"not started: {held[-1][1]}"
+                f"{config.source}: MCP server '{name}' ({details}) not started: {held[-1][1]}"
             )
         else:
             held.append((config, f"refused for this folder (allow it: mamba mcp approve {name})"))

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._schema import SECRET_NAME
 from mamba_agents.errors import ConfigError
 
 TRANSPORTS = ("stdio", "sse", "http")
 _JSON_TRANSPORTS = {"stdio": "stdio", "sse": "sse", "http": "http", "streamable-http": "http"}
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]*$")
+# A `_` only between other characters: `mcp__<server>__` then never starts another
+# server's names, and rules such as `mcp__fs__*` cover one server only.
+_NAME = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9-]|_(?=[A-Za-z0-9-]))*$")
 _VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 # Fields that say which process or address a server is, and what it is given.
 _IDENTITY = ("transport", "command", "args", "env", "cwd", "url", "headers")
@@ -52,9 +56,10 @@ class MCPServerConfig:
 
     def __post_init__(self) -> None:
         where = f"mcp.servers.{self.name}"
-        if not isinstance(self.name, str) or not _NAME.match(self.name) or "__" in self.name:
+        if not isinstance(self.name, str) or not _NAME.match(self.name):
             raise ConfigError(
-                f"{where}: a server name is letters, digits, '-' and single '_', got {self.name!r}"
+                f"{where}: a server name is letters, digits, '-' and single '_' between them, "
+                f"got {self.name!r}"
             )
         if self.transport not in TRANSPORTS:
             raise ConfigError(
@@ -62,6 +67,8 @@ class MCPServerConfig:
             )
         if self.mode not in ("auto", "legacy"):
             raise ConfigError(f"{where}.mode: must be auto or legacy; got {self.mode!r}")
+        if self.transport == "stdio" and not self.command and not self.url:
+            raise ConfigError(f"{where}: needs a command (stdio) or a url (http, sse)")
         if self.transport == "stdio":
             if not self.command:
                 raise ConfigError(f"{where}: a stdio server needs a command")
@@ -73,14 +80,42 @@ class MCPServerConfig:
             if self.command:
                 raise ConfigError(f"{where}: an {self.transport} server takes a url, not a command")
         for key in ("timeout", "startup_timeout"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{where}.{key}: must be above zero; got {getattr(self, key)}")
+            value = getattr(self, key)
+            if not math.isfinite(value) or value <= 0:
+                raise ConfigError(f"{where}.{key}: must be a number above zero; got {value}")
+        texts = [self.command, self.cwd, self.url, *self.args, *self.env.values()]
+        texts += [*self.headers.values(), *self.headers]
+        if any(text and "\0" in text for text in texts):
+            raise ConfigError(f"{where}: a NUL character is not allowed")
+        for variable in self.env:
+            if not variable or "=" in variable or "\0" in variable:
+                raise ConfigError(f"{where}.env: {variable!r} is not a variable name")
 
     def describe(self) -> str:
         """The command line or URL, for people."""
         if self.transport == "stdio":
             return " ".join([self.command or "", *self.args])
         return self.url or ""
+
+    def details(self) -> list[str]:
+        """Everything a person approving the server should see, as written: the command
+        or URL, the environment it gets, its folder, the headers sent, and the secrets
+        (variables named like keys and tokens) its `${VAR}` references would read."""
+        lines = [self.describe()]
+        lines += [f"env {key}={value}" for key, value in self.env.items()]
+        lines += [f"in {self.cwd}"] if self.cwd else []
+        lines += [f"header {key}: {value}" for key, value in self.headers.items()]
+        secrets = sorted(
+            {name for name in self.variables() if SECRET_NAME.search(name) is not None}
+        )
+        if secrets:
+            lines.append(f"reads your secrets: {', '.join(secrets)}")
+        return lines
+
+    def variables(self) -> list[str]:
+        """The environment variables its `${VAR}` references name."""
+        texts = [*self.args, *self.env.values(), *self.headers.values(), self.url or ""]
+        return [match.group(1) for text in texts for match in _VARIABLE.finditer(text)]
 
     def fingerprint(self) -> str:
         """A digest of what the server is (command, arguments, environment, URL, headers):
@@ -169,7 +204,7 @@ def server_from_table(
             continue
         values[key] = _checked_value(key, value, f"{where}.{key}")
     if "transport" not in values:
-        values["transport"] = "stdio" if "command" in values else "http"
+        values["transport"] = "http" if "url" in values and "command" not in values else "stdio"
     try:
         return MCPServerConfig(name=name, source=source, project=project, **values)
     except ConfigError as exc:
@@ -201,11 +236,15 @@ def read_mcp_json(path: str | Path, *, project: bool = False) -> dict[str, MCPSe
         raise ConfigError(f"{path}: not UTF-8 text") from None
     except ValueError as exc:
         raise ConfigError(f"{path}: not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid JSON: nested too deeply") from None
     servers = data.get("mcpServers") if isinstance(data, dict) else None
     if not isinstance(servers, dict):
         raise ConfigError(f'{path}: expected {{"mcpServers": {{NAME: {{...}}}}}}')
     found: dict[str, MCPServerConfig] = {}
     for name, entry in servers.items():
+        if isinstance(entry, dict) and isinstance(entry.get("disabled"), bool):
+            entry = {**entry, "enabled": not entry["disabled"]}  # other tools' switch
         if isinstance(entry, dict) and "type" in entry:
             entry = dict(entry)
             kind = entry.pop("type")

@@ -212,11 +212,6 @@ class Agent:
         if self._in_turn:
             raise AgentError("this agent is already running a turn; one turn at a time")
         limits = self._limits(max_turns, max_cost)
-        self._in_turn = True  # held while the servers start; set again below
-        try:
-            await self.start_mcp()
-        finally:
-            self._in_turn = False
         if not self.config.track_context:
             self.clear_context()
         recorder = SessionRecorder(
@@ -250,24 +245,32 @@ class Agent:
             gate=self.gate,
             emit=emit,
         )
+        if self._running is not None and self._running.task is asyncio.current_task():
+            self._running.runs.append(run)  # so interrupt() and timeouts reach it at once
         saved = self.store is not None
-        emit(
-            InitEvent(
-                self.session.id if saved else None,
-                self.model,
-                sorted(self.tools),
-                os.getcwd(),
-                self.mcp_status(),
-            )
-        )
+        announced = False
+
+        def announce() -> None:
+            nonlocal announced
+            if not announced:
+                announced = True
+                session_id = self.session.id if saved else None
+                tools = sorted(self.tools)
+                emit(InitEvent(session_id, self.model, tools, os.getcwd(), self.mcp_status()))
+
         self._in_turn = True
         try:
+            await self.start_mcp()  # the first turn starts the servers; a timeout counts
+            run.tools = self.tools
+            announce()
             yield run
         except asyncio.CancelledError:
+            announce()
             run.close(cancelled=True)
             emit(run.result())
             raise
         except Exception as exc:
+            announce()
             emit(run.result(error=exc))
             raise
         else:
@@ -300,7 +303,6 @@ class Agent:
             async with self.iter(
                 prompt, max_turns=max_turns, max_cost=max_cost, on_event=queue.put_nowait
             ) as run:
-                runs.append(run)
                 async for _ in run:
                     pass
 

@@ -15,6 +15,7 @@ from mamba_agents.errors import ConfigError, ToolExecutionError
 from mamba_agents.mcp._results import result_text
 
 TAIL_LINES = 3
+LOG_LIMIT = 1_000_000  # bytes of a server's stderr log kept from the runs before
 HEARTBEAT_SECONDS = 2.0
 
 
@@ -75,7 +76,12 @@ class ServerConnection:
             return
         from mamba_agents.mcp._stdio import spawn
 
+        folder = self._resolved.cwd
+        if folder and not Path(folder).is_dir():
+            self._fail(f"cwd: no such directory: {folder}", tail=False)
+            return
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        rotate(self.log_path)
         with self.log_path.open("ab") as log:
             self._log_offset = log.tell()
             try:
@@ -272,6 +278,16 @@ class ServerConnection:
         if not task.done():
             task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def rotate(log: Path) -> None:
+    """Keep a server's stderr log small: once it is over `LOG_LIMIT`, it becomes
+    `mcp-NAME.log.1` (replacing the one before) and a new one starts."""
+    try:
+        if log.stat().st_size > LOG_LIMIT:
+            log.replace(log.with_name(log.name + ".1"))
+    except OSError:
+        pass
 
 
 def _quiet_sdk_logs() -> None:

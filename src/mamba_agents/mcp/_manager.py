@@ -170,12 +170,9 @@ class MCPClientManager:
         return [self.status(name) for name in self._connections]
 
     def get_toolsets(self) -> list[MCPToolset]:
-        """The tools of each connected server (named `mcp__<server>__<tool>`)."""
-        return [
-            toolset(c, self.output_limit)
-            for c in self._connections.values()
-            if c.status == "connected"
-        ]
+        """The tools of each server that listed them (named `mcp__<server>__<tool>`); those
+        of a server that failed since answer with a tool error saying why."""
+        return [toolset(c, self.output_limit) for c in self._connections.values() if c.tools]
 
     def get_tools(self) -> list[Any]:
         """Every connected server's tools in one list."""

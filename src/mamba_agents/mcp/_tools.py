@@ -67,8 +67,9 @@ def _parameters(schema: Any) -> dict[str, Any]:
 
 
 def toolset(connection: ServerConnection, output_limit: int) -> MCPToolset:
-    """The connected server's tools, filtered by its include and exclude lists. A tool the
-    server marks read-only is a reading tool; every other one may change things."""
+    """The server's tools, filtered by its include and exclude lists. A tool the server
+    marks read-only (and not destructive) is a reading tool; every other one may change
+    things."""
     config = connection.config
     tools: dict[str, MCPTool] = {}
     for spec in connection.tools:
@@ -77,8 +78,8 @@ def toolset(connection: ServerConnection, output_limit: int) -> MCPToolset:
         name = tool_name(config.name, spec.name)
         if name in tools:  # two names that differ only in refused characters
             continue
-        annotations = spec.annotations
-        read_only = bool(annotations is not None and annotations.read_only_hint)
+        hints = spec.annotations
+        read_only = bool(hints and hints.read_only_hint and not hints.destructive_hint)
         tools[name] = MCPTool(
             name=name,
             description=spec.description or spec.title or spec.name,

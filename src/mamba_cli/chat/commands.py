@@ -157,12 +157,13 @@ class SlashCommands:
             return
         action, _, name = argument.partition(" ")
         if action == "reconnect" and name.strip():
+            manager.status(name.strip())  # an unknown name is an error before anything
             self.say(f"reconnecting {name.strip()} ...", DIM)
             await manager.reconnect(name.strip())
-            self.agent.refresh_tools()
         elif action:
             self.say("usage: /mcp [reconnect NAME]", YELLOW)
             return
+        self.agent.refresh_tools()  # servers that connected since
         tools = list(self.agent.tools.values())
         for server in manager.statuses():
             color = {"connected": "", "failed": RED}.get(server.status, DIM)

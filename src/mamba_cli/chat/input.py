@@ -84,8 +84,9 @@ class TerminalInput:
             termios.tcsetattr(fd, termios.TCSANOW, saved)
 
     async def ask(self, question: str, choices: str) -> str | None:
-        """A one-letter answer among `choices` (the first is the default on Enter); None
-        when Ctrl-C stops the question."""
+        """A one-letter answer among `choices` (the first is the default on Enter), also
+        given as its word (`yes`, `always`, `no`); anything else asks again. None when
+        Ctrl-C stops the question."""
         from prompt_toolkit import PromptSession
 
         asker: Any = PromptSession()
@@ -98,8 +99,11 @@ class TerminalInput:
                 return None
             if not answer:
                 return choices[0]
-            if answer[0] in choices:
-                return answer[0]
+            if answer in choices or ANSWER_WORDS.get(answer, "-") in choices:
+                return ANSWER_WORDS.get(answer, answer)
+
+
+ANSWER_WORDS = {"yes": "y", "always": "a", "no": "n"}
 
 
 class ChatCompleter:

@@ -83,7 +83,8 @@ _ALIASES = {
 
 
 _INLINE = re.compile(
-    r"(`[^`]+`)|(\*\*[^*]+\*\*|__[^_]+__)|(\*[^*\s][^*]*\*)|"
+    # `__strong__` only between words, never inside one (`mcp__server__tool` stays as is).
+    r"(`[^`]+`)|(\*\*[^*]+\*\*|(?<![A-Za-z0-9])__[^_]+__(?![A-Za-z0-9]))|(\*[^*\s][^*]*\*)|"
     r"(\[[^\]]+\]\([^)\s]+\))"
 )
 _FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+#.-]*)")

@@ -167,11 +167,22 @@ class ChatApp:
         a server that fails is named with the reason, and the chat goes on without it."""
         if self.agent.mcp is None:
             return
-        self.spinner.start("starting MCP servers")
+        self.spinner.start("starting MCP servers (Ctrl-C: don't wait)")
+        loop = asyncio.get_running_loop()
+        starting = asyncio.ensure_future(self.agent.start_mcp())
+        if self.reader.interactive:
+            loop.add_signal_handler(signal.SIGINT, starting.cancel)
         try:
-            await self.agent.start_mcp()
+            await starting
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise  # the chat itself is ending
+            self.say("not waiting for the MCP servers; /mcp shows how they are doing", DIM)
         finally:
             self.spinner.stop()
+            if self.reader.interactive:
+                loop.remove_signal_handler(signal.SIGINT)
         statuses = self.agent.mcp_status()
         for line in server_failures(statuses):
             self.say(line, RED)

@@ -38,7 +38,8 @@ def ask_trust(untrusted: dict[str, list[str]]) -> bool:
 def ask_server(config: Any) -> bool:
     """Ask once whether a server that came with the working folder may start."""
     print(f"{config.source} wants to start the MCP server '{config.name}':", file=sys.stderr)
-    print(f"  {config.describe()}", file=sys.stderr)
+    for line in config.details():
+        print(output.terminal_safe(f"  {line}"), file=sys.stderr)
     try:
         answer = input("Allow it (remembered for this folder)? [y/N] ")
     except (EOFError, KeyboardInterrupt):
@@ -74,10 +75,12 @@ def chat(ctx: typer.Context, *, flags: opt.AgentFlags) -> int:
     async def main() -> int:
         import signal
 
-        # SIGTERM ends the chat: the turn stops, the session is kept, the servers stop.
+        # SIGTERM, or the terminal closing (SIGHUP), ends the chat: the turn stops, the
+        # session is kept, the servers stop.
         task = asyncio.current_task()
         assert task is not None
-        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+        for sig in (signal.SIGTERM, signal.SIGHUP):
+            asyncio.get_running_loop().add_signal_handler(sig, task.cancel)
         try:
             await app.start_servers()
             if resumed:

@@ -140,7 +140,9 @@ def approve(
     for name in names:
         path = remember_project_server(os.getcwd(), servers[name], not deny)
         verb = "refused" if deny else "approved"
-        output.progress(f"{verb} MCP server '{name}' for {os.getcwd()} (saved in {path})")
+        output.progress(f"{verb} MCP server '{name}' for {os.getcwd()} (saved in {path}):")
+        for line in servers[name].details():
+            output.progress(f"  {line}")
 
 
 async def _connected(
@@ -240,7 +242,7 @@ def tools(
             return [
                 {
                     "name": tool.name,
-                    "server_name": tool.original_name,
+                    "name_on_server": tool.original_name,
                     "risk": tool.risk,
                     "description": tool.description,
                     "input_schema": tool.parameters,

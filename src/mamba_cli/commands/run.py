@@ -70,7 +70,7 @@ def execute(agent: Any, prompt: str, output_format: str) -> int:
 
     async def drive() -> int:
         loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             loop.add_signal_handler(sig, agent.interrupt)
         try:
             async for event in agent.run_stream(prompt):
