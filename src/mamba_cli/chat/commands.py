@@ -133,10 +133,11 @@ class SlashCommands:
         policy = self.agent.permissions
         if not self.agent.tools:
             self.say("no tools (--no-tools or tools.enabled = false)")
+        width = max((len(name) for name in self.agent.tools), default=15)
         for tool in self.agent.tools.values():
             action = policy.decide(tool.name, {}, tool.risk).action if policy else "allow"
             self.say(
-                f"  {tool.name:<15} {tool.risk:<8} {action:<6} {shorten(tool.description, 50)}"
+                f"  {tool.name:<{width}} {tool.risk:<8} {action:<6} {shorten(tool.description, 50)}"
             )
 
     async def tool(self, argument: str) -> None:

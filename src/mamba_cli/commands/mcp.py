@@ -35,6 +35,7 @@ def _pairs(items: list[str] | None, separator: str, option: str) -> dict[str, st
 
 @app.command("add")
 def add(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="The server's name (tools: mcp__NAME__TOOL).")],
     command: Annotated[
         list[str] | None,
@@ -94,8 +95,16 @@ def add(
         headers=_pairs(header, ":", "--header"),
         **options,
     )
+    from mamba_cli.settings import load_settings
+
+    other = load_settings(ctx).mcp_servers.get(name)
     path = save_server(config)
     output.progress(f"added MCP server '{name}' ({config.describe()}) to {path}")
+    if other is not None:
+        output.warn(
+            f"{other.source} also has an MCP server '{name}': the file with the higher "
+            "precedence wins (see 'mamba config path')"
+        )
 
 
 @app.command("remove")
