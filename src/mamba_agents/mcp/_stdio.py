@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import weakref
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import IO, Any
@@ -25,6 +26,7 @@ from mamba_agents.config import MCPServerConfig
 # own choice): nothing that could hold a key.
 INHERITED = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER")
 GRACE_SECONDS = 2.0
+_stopping: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 _LINE_LIMIT = 64 * 1024 * 1024
 
 
@@ -49,6 +51,9 @@ async def stop(process: subprocess.Popen[bytes], *, detach: bool = False) -> Non
     process group, then SIGKILL. With `detach`, return once stdin is closed and leave the
     rest to a watchdog process (on Linux), so the caller need not wait for the server to
     exit."""
+    if process in _stopping:
+        return  # stopped already (by its transport, or a close after it)
+    _stopping.add(process)
     with contextlib.suppress(OSError):
         process.stdin.close()  # type: ignore[union-attr]
     if detach and _hand_to_watchdog(process):
