@@ -18,6 +18,7 @@ _EXPORTS = {
     "ToolStep": "mamba_agents.engine",
     "ContextState": "mamba_agents.engine",
     "AgentSettings": "mamba_agents.config",
+    "CompactionConfig": "mamba_agents.config",
     "Message": "mamba_agents.messages",
     "ToolCall": "mamba_agents.messages",
     "Usage": "mamba_agents.messages",

@@ -23,6 +23,7 @@ from mamba_agents.config._rules import RULES_FILE, rules_path, save_rule
 from mamba_agents.config._schema import (
     SECTIONS,
     AgentDefaultsConfig,
+    CompactionConfig,
     LoggingConfig,
     ModelBackendConfig,
     ModelOverride,
@@ -48,6 +49,7 @@ __all__ = [
     "TRUST_FILE",
     "AgentDefaultsConfig",
     "AgentSettings",
+    "CompactionConfig",
     "LoggingConfig",
     "MCPServerConfig",
     "ModelBackendConfig",
@@ -105,6 +107,7 @@ class AgentSettings:
     session: SessionConfig
     tools: ToolsConfig
     permissions: PermissionsConfig
+    context: CompactionConfig
 
     def __init__(
         self,

@@ -213,7 +213,11 @@ def build_section(section: str, raw: dict[str, Any], sources: dict[str, str]) ->
         if (section, key) in POSITIVE and value is not None and value <= 0:
             raise ConfigError(f"{where}: must be above zero; got {value}")
         values[key] = value
-    return cls(**values)
+    try:
+        return cls(**values)
+    except ConfigError as exc:  # a rule between keys (such as target below trigger)
+        source = next((sources[f"{section}.{key}"] for key in raw), "default")
+        raise ConfigError(f"{source}: {exc}") from None
 
 
 @dataclass(frozen=True)

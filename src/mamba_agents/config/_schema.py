@@ -7,8 +7,10 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 __all__ = [
+    "COMPACTION_STRATEGIES",
     "SECRET_NAME",
     "AgentDefaultsConfig",
+    "CompactionConfig",
     "LoggingConfig",
     "ModelBackendConfig",
     "ModelOverride",
@@ -151,6 +153,67 @@ class PermissionsConfig:
     ask: list[str] = field(default_factory=list)
 
 
+COMPACTION_STRATEGIES = (
+    "sliding_window",
+    "summarize_older",
+    "selective_pruning",
+    "importance_scoring",
+    "hybrid",
+)
+
+
+@dataclass
+class CompactionConfig:
+    """`[context]`: when and how a long conversation is made to fit the model's window.
+
+    Compaction starts once the context passes `trigger_threshold_tokens` (unset: that
+    `trigger_ratio` of the model's window) and aims at `target_tokens` (unset:
+    `target_ratio` of the window). The last `preserve_recent_turns` user turns are always
+    kept whole. `summary_model` (unset: the session's model) writes summaries and scores.
+    A tool result over `tool_result_max_tokens` enters the context cut to its head and tail.
+    """
+
+    strategy: str = "hybrid"
+    trigger_threshold_tokens: int | None = None
+    target_tokens: int | None = None
+    trigger_ratio: float = 0.8
+    target_ratio: float = 0.5
+    preserve_recent_turns: int = 3
+    summary_model: str | None = None
+    auto_compact: bool = True
+    tool_result_max_tokens: int = 8000
+
+    def __post_init__(self) -> None:
+        from mamba_agents.errors import ConfigError
+
+        if self.strategy not in COMPACTION_STRATEGIES:
+            choices = ", ".join(COMPACTION_STRATEGIES)
+            raise ConfigError(f"context.strategy: must be one of {choices}; got {self.strategy!r}")
+        for key in ("trigger_threshold_tokens", "target_tokens", "tool_result_max_tokens"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"context.{key}: must be above zero; got {value}")
+        for key in ("trigger_ratio", "target_ratio"):
+            if not 0 < getattr(self, key) <= 1:
+                raise ConfigError(f"context.{key}: must be above 0 and at most 1")
+        if self.preserve_recent_turns < 0:
+            raise ConfigError("context.preserve_recent_turns: must not be negative")
+        trigger, target = self.trigger_threshold_tokens, self.target_tokens
+        if trigger is not None and target is not None and target >= trigger:
+            raise ConfigError(
+                f"context.target_tokens ({target}) must be below "
+                f"context.trigger_threshold_tokens ({trigger})"
+            )
+
+    def trigger_for(self, window: int) -> int:
+        """The token count that starts a compaction, for a model with this window."""
+        return self.trigger_threshold_tokens or int(window * self.trigger_ratio)
+
+    def target_for(self, window: int) -> int:
+        """The token count a compaction aims at, for a model with this window."""
+        return self.target_tokens or int(window * self.target_ratio)
+
+
 @dataclass
 class ModelOverride:
     """`[models."name"]`: facts about a model that beat the bundled table.
@@ -175,12 +238,14 @@ SECTIONS: dict[str, type] = {
     "session": SessionConfig,
     "tools": ToolsConfig,
     "permissions": PermissionsConfig,
+    "context": CompactionConfig,
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("model_backend", "transport"): ("auto", "native", "litellm"),
     ("logging", "level"): ("DEBUG", "INFO", "WARNING", "ERROR"),
     ("logging", "format"): ("text", "json"),
+    ("context", "strategy"): COMPACTION_STRATEGIES,
 }
 
 # Settings that must be above zero: timeouts, waits, budgets, sizes.

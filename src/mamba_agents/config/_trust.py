@@ -38,6 +38,9 @@ _FREE = {
     ("permissions", "deny"),
     ("permissions", "ask"),
 } | {("retry", f.name) for f in fields(SECTIONS["retry"])}
+# How the context is kept small is the folder's to choose; which model summarises is not
+# (it could send the conversation and a key elsewhere).
+_FREE |= {("context", f.name) for f in fields(SECTIONS["context"]) if f.name != "summary_model"}
 # Limits an untrusted folder may only lower (None: no limit).
 _LOWER_ONLY = {
     ("model_backend", "request_timeout"),

@@ -127,7 +127,7 @@ class Agent:
         self._counter: TokenCounter | None = None
         self._running: _Running | None = None
         self._in_turn = False
-        self._runner: asyncio.Runner | None = None
+        self._loop_thread: _LoopThread | None = None
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -389,31 +389,33 @@ class Agent:
     def run_sync(self, prompt: str | list[dict[str, Any]], **kwargs: Any) -> RunResult:
         """`run` for synchronous code; also works when an event loop is already running.
 
-        Every call runs on the same event loop of the agent's own, so what lives between
-        turns (connections, MCP servers) keeps working; `close()` ends it.
+        An agent with MCP servers runs every call on one event loop of its own (in a
+        background thread), so its servers live from one call to the next; `close()`
+        stops them and that loop.
         """
         return self._sync(self.run(prompt, **kwargs))
 
     def close(self) -> None:
         """`aclose()` for synchronous code (after `run_sync`)."""
         self._sync(self.aclose())
-        if self._runner is not None:
-            self._runner.close()
-            self._runner = None
+        if self._loop_thread is not None:
+            self._loop_thread.close()
+            self._loop_thread = None
 
     def _sync(self, work: Any) -> Any:
-        if self._runner is None:
-            self._runner = asyncio.Runner()
-        runner = self._runner
+        if self.mcp is not None:
+            if self._loop_thread is None:
+                self._loop_thread = _LoopThread()
+            return self._loop_thread.run(work)
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return runner.run(work)
+            return asyncio.run(work)
         outcome: dict[str, Any] = {}
 
         def worker() -> None:
             try:
-                outcome["result"] = runner.run(work)
+                outcome["result"] = asyncio.run(work)
             except BaseException as exc:
                 outcome["error"] = exc
 
@@ -560,6 +562,31 @@ class Agent:
 def _first(*values: Any) -> Any:
     """The first value that is not None."""
     return next((v for v in values if v is not None), None)
+
+
+class _LoopThread:
+    """An event loop running in a thread of its own, for `run_sync` calls that must share
+    one loop (MCP servers belong to the loop that started them)."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(
+            target=self.loop.run_forever, name="mamba-agent-loop", daemon=True
+        )
+        self.thread.start()
+
+    def run(self, work: Any) -> Any:
+        future = asyncio.run_coroutine_threadsafe(work, self.loop)
+        try:
+            return future.result()
+        except KeyboardInterrupt:
+            future.cancel()
+            raise
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join()
+        self.loop.close()
 
 
 _DONE = object()

@@ -1,0 +1,250 @@
+"""Context compaction: the `[context]` settings, `ContextManager` and the five strategies.
+
+The summarising and scoring strategies get a model as a plain async function (what the
+agent will pass them); the rest never call one."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from mamba_agents import AgentSettings, CompactionConfig
+from mamba_agents.context import (
+    STRATEGIES,
+    ContextManager,
+    is_summary,
+    protected,
+    split_units,
+)
+from mamba_agents.errors import ConfigError
+from mamba_agents.messages import Message, ToolCall
+
+
+def config(strategy: str, **values) -> CompactionConfig:
+    values = {"trigger_threshold_tokens": 400, "target_tokens": 200, **values}
+    return CompactionConfig(strategy=strategy, **values)
+
+
+def random_history(rng: random.Random, turns: int) -> list[Message]:
+    """A history of user turns, each answered directly or after some tool exchanges."""
+    messages = [Message.system("You are terse.")]
+    for turn in range(turns):
+        messages.append(Message.user(f"question {turn} " + "word " * rng.randint(1, 30)))
+        for exchange in range(rng.randint(0, 3)):
+            calls = tuple(
+                ToolCall(f"c{turn}-{exchange}-{n}", "read_file", json.dumps({"path": "a"}))
+                for n in range(rng.randint(1, 3))
+            )
+            messages.append(Message(role="assistant", tool_calls=calls))
+            messages += [Message.tool_result(c, "data " * rng.randint(1, 200)) for c in calls]
+        messages.append(Message(role="assistant", content="answer " * rng.randint(1, 40)))
+    return messages
+
+
+def manager_for(messages: list[Message], strategy: str, **values) -> ContextManager:
+    async def ask(wire, instruction):
+        if "scores" in instruction:
+            return json.dumps({"scores": {str(n): n % 10 for n in range(1, 500)}}), 0.001
+        return "Goals: answer the questions. Files and names: a", 0.002
+
+    manager = ContextManager(config(strategy, **values), ask=ask)
+    manager.add_messages(messages)
+    return manager
+
+
+def assert_valid(messages: list[Message]) -> None:
+    """Every tool result follows the assistant message that asked for it."""
+    pending: set[str] = set()
+    for message in messages:
+        if message.role == "tool":
+            assert message.tool_call_id in pending, "a tool result lost its call"
+            pending.discard(message.tool_call_id)
+        else:
+            assert not pending, "a tool call lost its result"
+        if message.role == "assistant":
+            pending = {call.id for call in message.tool_calls}
+    assert not pending
+
+
+@pytest.mark.parametrize("strategy", sorted(STRATEGIES))
+def test_no_strategy_splits_a_tool_exchange_or_touches_recent_turns(strategy):
+    rng = random.Random(strategy)
+    for _ in range(40):
+        history = random_history(rng, rng.randint(1, 12))
+        recent = rng.randint(0, 4)
+        manager = manager_for(history, strategy, preserve_recent_turns=recent)
+        result = asyncio.run(manager.compact())
+        kept = manager.get_messages()
+        assert_valid(kept)
+        assert kept[0].role == "system"  # the system prompt is never removed
+        user_turns = [m for m in history if m.role == "user"]
+        for message in user_turns[len(user_turns) - recent :] if recent else []:
+            start = history.index(message)
+            following = history[start:]
+            end = next((i for i, m in enumerate(following[1:], 1) if m.role == "user"), None)
+            assert all(m in kept for m in following[:end])  # the whole recent turn is kept
+        assert result.removed_count == len(result.removed_ids)
+        assert {m.id for m in kept}.isdisjoint(result.removed_ids)
+        assert result.tokens_after == manager.token_count or result.summary is not None
+
+
+def test_sliding_window_drops_whole_old_turns_until_the_target():
+    history = [Message.system("s")]
+    for n in range(20):
+        history += [Message.user(f"turn {n} " * 15), Message(role="assistant", content="ok " * 15)]
+    manager = manager_for(history, "sliding_window", preserve_recent_turns=2)
+    before = manager.token_count
+    result = asyncio.run(manager.compact())
+    assert result.reached_target and result.note is None
+    assert result.tokens_before == before and manager.token_count <= 200
+    kept = manager.get_messages()
+    # What is left starts at a user message: no answer without its question.
+    assert kept[1].role == "user"
+
+
+def test_selective_pruning_removes_tool_exchanges_only():
+    history = random_history(random.Random(2), 10)
+    manager = manager_for(history, "selective_pruning", preserve_recent_turns=1)
+    result = asyncio.run(manager.compact())
+    removed = [m for m in history if m.id in set(result.removed_ids)]
+    assert removed and all(m.role in ("assistant", "tool") for m in removed)
+    assert all(m.tool_calls or m.role == "tool" for m in removed)
+
+
+def test_summarize_older_folds_everything_older_into_one_summary_with_its_cost():
+    history = random_history(random.Random(3), 10)
+    asked: list[tuple[list, str]] = []
+
+    async def ask(wire, instruction):
+        asked.append((wire, instruction))
+        return "Goals: keep going. Files and names: src/app.py", 0.0042
+
+    manager = ContextManager(config("summarize_older", preserve_recent_turns=2), ask=ask)
+    manager.add_messages(history)
+    result = asyncio.run(manager.compact(focus="the database layer"))
+    [(wire, instruction)] = asked
+    assert "Files and names" in instruction and "Focus on: the database layer" in instruction
+    assert wire[0]["role"] == "user" and not any(m["role"] == "system" for m in wire)
+    kept = manager.get_messages()
+    [summary] = [m for m in kept if is_summary(m)]
+    assert "src/app.py" in summary.text and kept.index(summary) == 1
+    assert result.summary.startswith("Goals") and result.cost_usd == 0.0042
+    assert_valid(kept)
+
+
+def test_model_strategies_refuse_to_invent_without_a_model():
+    history = random_history(random.Random(4), 10)
+    for strategy in ("summarize_older", "importance_scoring", "hybrid"):
+        manager = ContextManager(config(strategy, target_tokens=10, trigger_threshold_tokens=20))
+        manager.add_messages(history)
+        with pytest.raises(ConfigError, match="needs a model"):
+            asyncio.run(manager.compact())
+
+
+def test_importance_scoring_drops_the_lowest_scored_turns_first():
+    history = [Message.system("s")]
+    for n in range(6):
+        history += [Message.user(f"turn {n} " * 30), Message(role="assistant", content="ok " * 30)]
+
+    async def ask(wire, instruction):
+        # Turn units are numbered 1..; the user message of the 2nd turn matters most.
+        return json.dumps({"scores": {"3": 9, "1": 0, "2": 0}}), 0.001
+
+    manager = ContextManager(
+        config("importance_scoring", preserve_recent_turns=1, target_tokens=240), ask=ask
+    )
+    manager.add_messages(history)
+    result = asyncio.run(manager.compact())
+    kept = manager.get_messages()
+    assert history[3] in kept  # scored 9: kept
+    assert history[1] not in kept and history[2] not in kept  # scored 0: dropped first
+    assert result.cost_usd == 0.001
+
+
+def test_preview_makes_no_model_call_and_changes_nothing():
+    history = random_history(random.Random(5), 12)
+
+    async def ask(wire, instruction):
+        raise AssertionError("a preview must not call the model")
+
+    for strategy in STRATEGIES:
+        manager = ContextManager(config(strategy), ask=ask)
+        manager.add_messages(history)
+        result = asyncio.run(manager.preview())
+        assert result.preview and result.removed_count > 0
+        assert result.tokens_after < result.tokens_before
+        assert manager.get_messages() == history
+
+
+def test_an_unreachable_target_is_said_plainly():
+    history = [
+        Message.system("s " * 500),
+        Message.user("hi"),
+        Message(role="assistant", content="yo"),
+    ]
+    manager = manager_for(history, "sliding_window")
+    result = asyncio.run(manager.compact())
+    assert not result.reached_target and "could not reach 200 tokens" in result.note
+
+
+def test_each_message_is_counted_once():
+    class Counting:
+        def __init__(self):
+            from mamba_agents.tokens import TokenCounter
+
+            self.inner, self.calls = TokenCounter(), 0
+
+        def count_messages(self, messages):
+            self.calls += 1
+            return self.inner.count_messages(messages)
+
+    counter = Counting()
+    manager = ContextManager(config("sliding_window"), counter=counter)
+    history = random_history(random.Random(6), 30)
+    manager.add_messages(history)
+    added = counter.calls
+    assert manager.should_compact()
+    asyncio.run(manager.preview())
+    assert counter.calls == added  # planning reuses the counts
+
+
+def test_units_and_protection():
+    history = random_history(random.Random(7), 5)
+    units = split_units(history, [1] * len(history))
+    assert units[0].kind == "system"
+    assert sum(u.end - u.start for u in units) == len(history)
+    keep = protected(units, 2)
+    assert 0 in keep and all(units[i].turn >= 4 or i == 0 for i in keep)
+
+
+def test_the_seeds_example_context_table_loads(tmp_path: Path):
+    path = tmp_path / "config.toml"
+    path.write_text(
+        '[context]\nstrategy = "hybrid"\ntrigger_threshold_tokens = 100000\ntarget_tokens = 80000\n'
+    )
+    settings = AgentSettings(config_file=path, environ={})
+    assert settings.context.strategy == "hybrid"
+    assert settings.context.trigger_for(128_000) == 100_000
+    assert settings.context.target_for(128_000) == 80_000
+    assert AgentSettings.defaults().context.trigger_for(10_000) == 8_000
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ('strategy = "fifo"', "context.strategy: must be one of"),
+        ("trigger_threshold_tokens = 100\ntarget_tokens = 200", "must be below"),
+        ("target_ratio = 1.5", "context.target_ratio"),
+        ("preserve_recent_turns = -1", "preserve_recent_turns"),
+    ],
+)
+def test_a_bad_context_table_names_the_file_and_key(tmp_path: Path, table, message):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[context]\n{table}\n")
+    with pytest.raises(ConfigError, match=message) as caught:
+        AgentSettings(config_file=path, environ={})
+    assert str(path) in str(caught.value)
