@@ -248,3 +248,76 @@ def test_a_bad_context_table_names_the_file_and_key(tmp_path: Path, table, messa
     with pytest.raises(ConfigError, match=message) as caught:
         AgentSettings(config_file=path, environ={})
     assert str(path) in str(caught.value)
+
+
+# -- the agent's own context -------------------------------------------------------------------
+def agent_with_history(home, turns: int, **context):
+    from scripted_backend import ScriptedBackend
+
+    from mamba_agents import Agent, AgentConfig, SessionStore
+    from mamba_agents.store import Session
+
+    session = Session(model="openai/gpt-4o")
+    for n in range(turns):
+        question = Message.user(f"question {n}: " + "details " * 40)
+        answer = Message(role="assistant", content="noted " * 20, model="openai/gpt-4o")
+        session.add_state(parent_id=session.head, new_messages=[question, answer])
+    backend = ScriptedBackend({"text": "Goals: finish. Files and names: src/app.py"})
+    settings = AgentSettings(environ={}, load=False)
+    values = {"trigger_threshold_tokens": 400, "target_tokens": 200, **context}
+    agent = Agent(
+        "openai/gpt-4o",
+        settings=settings,
+        backend=backend,
+        session=session,
+        store=SessionStore(),
+        config=AgentConfig(context=CompactionConfig(**values)),
+    )
+    return agent, backend
+
+
+def test_agent_compaction_adds_a_state_and_deletes_nothing(home):
+    agent, backend = agent_with_history(
+        home, 10, strategy="summarize_older", preserve_recent_turns=2
+    )
+    before = agent.get_messages()
+    head = agent.session.head
+    requests_before = agent.session_usage().total.request_count
+    assert agent.should_compact()
+    result = asyncio.run(agent.compact(focus="the app"))
+    assert result.removed_count == 16 and result.summary.startswith("Goals")
+    # The summary request: the older turns, then the instruction with the focus.
+    sent = backend.requests[-1]["messages"]
+    assert "Files and names" in sent[-1]["content"] and "Focus on: the app" in sent[-1]["content"]
+    state = agent.session.state()
+    assert state.kind == "compaction" and state.parent_id == head
+    assert state.receipt["removed_ids"] == list(result.removed_ids)
+    assert state.receipt["strategy"] == "summarize_older" and state.receipt["cost_usd"] > 0
+    context = agent.get_messages()
+    assert is_summary(context[0]) and "src/app.py" in context[0].text
+    assert context[1:] == before[-4:]
+    assert all(m.id in agent.session.messages for m in before)  # nothing left the file
+    assert agent.session_usage().total.request_count == requests_before + 1  # the summary's cost
+    assert not agent.should_compact()
+    # The file keeps it all: reloaded, and the state before gives the whole context back.
+    from mamba_agents import SessionStore
+
+    reloaded = SessionStore().load(agent.session.id)
+    assert reloaded.state().receipt == state.receipt
+    assert reloaded.context(head) == before
+    agent.rewind(1)
+    assert agent.get_messages() == before
+
+
+def test_agent_compaction_preview_asks_no_model(home):
+    agent, backend = agent_with_history(home, 10, strategy="hybrid")
+    result = asyncio.run(agent.compact(preview=True))
+    assert result.preview and result.removed_count > 0 and backend.requests == []
+    assert agent.session.state().kind != "compaction"
+
+
+def test_a_compaction_that_removes_nothing_adds_no_state(home):
+    agent, _ = agent_with_history(home, 2, strategy="sliding_window")
+    head = agent.session.head
+    result = asyncio.run(agent.compact())
+    assert result.removed_count == 0 and agent.session.head == head

@@ -170,7 +170,6 @@ class CompactionConfig:
     `trigger_ratio` of the model's window) and aims at `target_tokens` (unset:
     `target_ratio` of the window). The last `preserve_recent_turns` user turns are always
     kept whole. `summary_model` (unset: the session's model) writes summaries and scores.
-    A tool result over `tool_result_max_tokens` enters the context cut to its head and tail.
     """
 
     strategy: str = "hybrid"
@@ -180,8 +179,6 @@ class CompactionConfig:
     target_ratio: float = 0.5
     preserve_recent_turns: int = 3
     summary_model: str | None = None
-    auto_compact: bool = True
-    tool_result_max_tokens: int = 8000
 
     def __post_init__(self) -> None:
         from mamba_agents.errors import ConfigError
@@ -189,7 +186,7 @@ class CompactionConfig:
         if self.strategy not in COMPACTION_STRATEGIES:
             choices = ", ".join(COMPACTION_STRATEGIES)
             raise ConfigError(f"context.strategy: must be one of {choices}; got {self.strategy!r}")
-        for key in ("trigger_threshold_tokens", "target_tokens", "tool_result_max_tokens"):
+        for key in ("trigger_threshold_tokens", "target_tokens"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"context.{key}: must be above zero; got {value}")

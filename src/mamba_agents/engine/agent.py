@@ -11,8 +11,14 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from mamba_agents.backends import Backend, ModelProfile, create_backend, resolve_route
-from mamba_agents.config import AgentSettings
+from mamba_agents.backends import (
+    Backend,
+    ModelProfile,
+    ModelRequest,
+    create_backend,
+    resolve_route,
+)
+from mamba_agents.config import AgentSettings, CompactionConfig
 from mamba_agents.engine._recorder import SessionRecorder
 from mamba_agents.engine._run import AgentRun, RunLimits
 from mamba_agents.engine._steps import Approver, ToolGate
@@ -33,6 +39,7 @@ from mamba_agents.tokens import (
 from mamba_agents.tools import PermissionPolicy, Tool, as_tool
 
 if TYPE_CHECKING:
+    from mamba_agents.context import CompactionResult
     from mamba_agents.mcp import MCPClientManager
 
 
@@ -48,6 +55,7 @@ class AgentConfig:
     temperature: float | None = None
     max_tokens: int | None = None
     track_context: bool = True
+    context: CompactionConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -511,6 +519,96 @@ class Agent:
             if wire:
                 parts[f"{role} messages"] = count(wire)
         return parts
+
+    # -- compaction --------------------------------------------------------------------------
+    @property
+    def compaction_config(self) -> CompactionConfig:
+        """The agent's `context`, else the settings' `[context]`."""
+        return self.config.context or self.settings.context
+
+    def _window(self) -> int:
+        return self.profile.context_window or self.settings.model_backend.default_context_window
+
+    def should_compact(self) -> bool:
+        """Whether the context has passed the compaction trigger."""
+        trigger = self.compaction_config.trigger_for(self._window())
+        return self.get_context_state().token_count > trigger
+
+    async def compact(
+        self, *, focus: str | None = None, strategy: str | None = None, preview: bool = False
+    ) -> CompactionResult:
+        """Make the context shorter with the configured strategy (or `strategy`). The
+        session gets a new state of kind `compaction`; no message leaves the file, and the
+        states before it still give the whole context. `focus` steers a summary; with
+        `preview`, nothing changes and no model is asked."""
+        from mamba_agents.context import ContextManager
+
+        requests: list[Message] = []
+        manager = ContextManager(
+            self.compaction_config,
+            window=self._window(),
+            ask=lambda wire, instruction: self._ask_for_compaction(wire, instruction, requests),
+            counter=self._token_counter(),
+        )
+        manager.add_messages(self.session.context())
+        if preview:
+            return await manager.preview(strategy)
+        result = await manager.compact(focus=focus, strategy=strategy)
+        if not result.removed_count:
+            return result
+        summaries = [m for m in result.messages if m.id not in self.session.messages]
+        receipt = {k: v for k, v in result.to_dict().items() if k != "summary"}
+        self.session.add_compaction(
+            context=list(result.messages),
+            stored=[*summaries, *requests],
+            receipt=receipt,
+            system=self.system_prompt or None,
+            model=self.model,
+        )
+        for message in requests:
+            if message.usage is not None:
+                record = UsageRecord(
+                    message.model or self.model,
+                    message.usage,
+                    message.cost_usd or 0.0,
+                    message.cost_source or "unpriced",
+                )
+                self._tracker.add(record)
+        if self.store is not None:
+            self.store.save(self.session)
+        return result
+
+    async def _ask_for_compaction(
+        self, wire: list[dict[str, Any]], instruction: str, requests: list[Message]
+    ) -> tuple[str, float]:
+        """One request for a summary or scores, to `summary_model` (else the agent's
+        model); its answer is kept (with usage and cost) as a message of the session file,
+        outside the context."""
+        from mamba_agents.engine._steps import request_model
+
+        model = self.compaction_config.summary_model or self.model
+        backend = self.backend
+        if model != self.model:
+            cfg = self.settings.model_backend
+            route = resolve_route(model, base_url=cfg.base_url, transport=cfg.transport)
+            backend = create_backend(route, self.settings)
+        messages = [*wire, {"role": "user", "content": instruction}]
+        try:
+            response = await request_model(
+                backend,
+                ModelRequest(messages),
+                model=model,
+                retry=self.settings.retry,
+                pricing=self.pricing,
+                counter=self._token_counter,
+                emit=lambda event: None,
+            )
+        finally:
+            if backend is not self.backend:
+                await backend.aclose()
+        message = response.message.with_updates(status="compaction_request")
+        requests.append(message)
+        return message.text, message.cost_usd or 0.0
 
     def clear_context(self) -> None:
         """Start a new, empty conversation (a new session); the old one is kept."""

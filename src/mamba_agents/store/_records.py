@@ -115,6 +115,7 @@ STATE = Fields(
         "system": _TEXT,
         "model": _TEXT,
         "status": _TEXT,
+        "receipt": frozenset((dict, _NONE)),
     }
 )
 

@@ -120,6 +120,9 @@ class State:
     system: str | None = None
     model: str | None = None
     status: str | None = None
+    receipt: dict[str, Any] | None = None
+    """A compaction's account of itself: strategy, the ids of the messages it folded or
+    dropped, tokens before and after, what its model request cost."""
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -135,6 +138,8 @@ class State:
         record["model"] = self.model
         if self.status is not None:
             record["status"] = self.status
+        if self.receipt is not None:
+            record["receipt"] = self.receipt
         return record
 
     @classmethod
@@ -150,6 +155,7 @@ class State:
             system=data.get("system"),
             model=data.get("model"),
             status=data.get("status"),
+            receipt=data.get("receipt"),
         )
 
 
@@ -251,6 +257,36 @@ class Session:
         if not self.title:
             first = next((m.text for m in new_messages if m.role == "user" and m.text), "")
             self.title = " ".join(first.split())[:TITLE_LENGTH]
+        return state
+
+    def add_compaction(
+        self,
+        *,
+        context: list[Message],
+        stored: list[Message],
+        receipt: dict[str, Any],
+        system: str | None = None,
+        model: str | None = None,
+    ) -> State:
+        """A state of kind `compaction` after the head whose context is `context` (shorter,
+        with a summary message where older ones were folded). `stored` are new messages
+        kept in the file (the summary, the request that wrote it). Nothing is removed:
+        the states before still give the full context."""
+        for message in stored:
+            self.messages[message.id] = message
+        state = State(
+            id=new_id(),
+            parent_id=self.head,
+            created_at=utc_now(),
+            kind="compaction",
+            context=tuple(m.id for m in context),
+            system=system,
+            model=model,
+            receipt=receipt,
+        )
+        self.states[state.id] = state
+        self.head = state.id
+        self.updated_at = state.created_at
         return state
 
     def fork(self, state_id: str) -> Session:
