@@ -321,3 +321,36 @@ def test_a_compaction_that_removes_nothing_adds_no_state(home):
     head = agent.session.head
     result = asyncio.run(agent.compact())
     assert result.removed_count == 0 and agent.session.head == head
+
+
+def test_a_turn_that_would_pass_the_trigger_compacts_first(home):
+    agent, backend = agent_with_history(
+        home, 10, strategy="summarize_older", preserve_recent_turns=1
+    )
+    backend.add({"text": "the answer"})
+    events = []
+
+    async def turn():
+        async for event in agent.run_stream("and now?"):
+            events.append(event)
+
+    asyncio.run(turn())
+    kinds = [event.type for event in events]
+    assert kinds[:2] == ["init", "compaction"] and kinds[-1] == "result"
+    compaction = events[1]
+    assert compaction.removed_count == 18 and compaction.tokens_after < compaction.tokens_before
+    assert events[-1].status == "success" and events[-1].output == "the answer"
+    # The turn's request carried the summary and the kept turn, not the folded ones.
+    sent = backend.requests[-1]["messages"]
+    assert sent[0]["content"].startswith("[Summary of the earlier conversation]")
+    assert len(sent) == 1 + 2 + 1  # summary, the kept turn, the new prompt
+    lineage = [state.kind for state in agent.session.lineage()]
+    assert lineage[:2] == ["turn", "compaction"]
+
+
+def test_auto_compact_off_leaves_the_context_alone(home):
+    agent, backend = agent_with_history(home, 10, auto_compact=False)
+    backend.script[:] = [{"text": "fine"}]
+    result = agent.run_sync("and now?")
+    assert result.status == "success" and len(backend.requests) == 1
+    assert all(state.kind == "turn" for state in agent.session.lineage())

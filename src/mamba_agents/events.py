@@ -202,6 +202,20 @@ class ErrorEvent(_EventBase):
 
 
 @dataclass(frozen=True)
+class CompactionEvent(_EventBase):
+    """The context was compacted before the run's first request: how many messages were
+    folded or dropped, tokens before and after, what the summary request cost."""
+
+    strategy: str
+    removed_count: int
+    tokens_before: int
+    tokens_after: int
+    cost_usd: float
+    reached_target: bool
+    type: Literal["compaction"] = "compaction"
+
+
+@dataclass(frozen=True)
 class RunResult(_EventBase):
     """The last event of every run; its `to_dict()` is the result object of `mamba run
     -o json`.
@@ -265,6 +279,7 @@ Event = (
     | UsageEvent
     | RetryEvent
     | ErrorEvent
+    | CompactionEvent
     | RunResult
 )
 
@@ -279,6 +294,7 @@ _BY_TYPE: dict[str, type[_EventBase]] = {
         UsageEvent,
         RetryEvent,
         ErrorEvent,
+        CompactionEvent,
         RunResult,
     )
 }

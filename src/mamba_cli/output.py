@@ -120,6 +120,27 @@ def shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def human(count: float) -> str:
+    """1234 -> 1.2k, 1234567 -> 1.2M."""
+    for size, unit in ((1_000_000, "M"), (1000, "k")):
+        if count >= size:
+            return f"{count / size:.1f}".removesuffix(".0") + unit
+    return str(int(count))
+
+
+def compaction_line(event: Any) -> str:
+    """`compacted 41 messages: 96k -> 18k tokens, $0.0040` (and when the target was missed)."""
+    line = (
+        f"compacted {event.removed_count} messages: {human(event.tokens_before)} -> "
+        f"{human(event.tokens_after)} tokens"
+    )
+    if event.cost_usd:
+        line += f", {money(event.cost_usd)}"
+    if not event.reached_target:
+        line += " (still above the target: the recent turns alone are that long)"
+    return line
+
+
 def money(value: float, *, places: int | None = None) -> str:
     """US dollars: `$0.0036` under a dollar, `$1,234.56` from a dollar on; `places` fixes
     the decimals instead (`$1,234.5678` with 4)."""

@@ -170,6 +170,8 @@ class CompactionConfig:
     `trigger_ratio` of the model's window) and aims at `target_tokens` (unset:
     `target_ratio` of the window). The last `preserve_recent_turns` user turns are always
     kept whole. `summary_model` (unset: the session's model) writes summaries and scores.
+    With `auto_compact`, an agent compacts before a turn whose prompt would pass the
+    trigger.
     """
 
     strategy: str = "hybrid"
@@ -179,6 +181,7 @@ class CompactionConfig:
     target_ratio: float = 0.5
     preserve_recent_turns: int = 3
     summary_model: str | None = None
+    auto_compact: bool = True
 
     def __post_init__(self) -> None:
         from mamba_agents.errors import ConfigError

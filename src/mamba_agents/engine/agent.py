@@ -23,7 +23,14 @@ from mamba_agents.engine._recorder import SessionRecorder
 from mamba_agents.engine._run import AgentRun, RunLimits
 from mamba_agents.engine._steps import Approver, ToolGate
 from mamba_agents.errors import AgentError, ConfigError, limit_error
-from mamba_agents.events import Event, InitEvent, RunResult, UsageEvent
+from mamba_agents.events import (
+    CompactionEvent,
+    ErrorEvent,
+    Event,
+    InitEvent,
+    RunResult,
+    UsageEvent,
+)
 from mamba_agents.messages import Message
 from mamba_agents.store import Session, SessionStore, State
 from mamba_agents.tokens import (
@@ -270,7 +277,12 @@ class Agent:
         try:
             await self.start_mcp()  # the first turn starts the servers; a timeout counts
             run.tools = self.tools
+            compaction = await self._compact_before(prompt)
+            if isinstance(compaction, CompactionEvent):
+                run.history, recorder.parent = self.session.context(), self.session.head
             announce()
+            if compaction is not None:
+                emit(compaction)
             yield run
         except asyncio.CancelledError:
             announce()
@@ -577,6 +589,30 @@ class Agent:
         if self.store is not None:
             self.store.save(self.session)
         return result
+
+    async def _compact_before(self, prompt: str | list[dict[str, Any]]) -> Event | None:
+        """Compact first when the context plus this prompt would pass the trigger (and
+        `auto_compact` is on); the event saying what was done. A compaction that fails
+        leaves the context as it was: the turn goes on, with an error event."""
+        config = self.compaction_config
+        if not config.auto_compact or not self.session.states:
+            return None
+        prompt_tokens = self._token_counter().count_messages([Message.user(prompt).to_wire()])
+        trigger = config.trigger_for(self._window())
+        if self.get_context_state().token_count + prompt_tokens <= trigger:
+            return None
+        try:
+            result = await self.compact()
+        except AgentError as exc:
+            return ErrorEvent(type(exc).__name__, f"compaction failed: {exc}")
+        return CompactionEvent(
+            result.strategy,
+            result.removed_count,
+            result.tokens_before,
+            result.tokens_after,
+            result.cost_usd,
+            result.reached_target,
+        )
 
     async def _ask_for_compaction(
         self, wire: list[dict[str, Any]], instruction: str, requests: list[Message]

@@ -40,6 +40,12 @@ class SlashCommands:
             ("/permissions", "/permissions", "the permission rules in force", self.permissions),
             ("/mcp", "/mcp [reconnect NAME]", "MCP servers, their status and tools", self.mcp),
             ("/context", "/context", "tokens in the context by part", self.context),
+            (
+                "/compact",
+                "/compact [FOCUS|preview|prompt]",
+                "make the context shorter (steer the summary; preview is free)",
+                self.compact,
+            ),
             ("/cost", "/cost", "tokens and cost of this session", self.cost),
             ("/usage", "/usage", "usage today and in this session", self.usage),
             ("/history", "/history", "the turns of this conversation", self.history),
@@ -224,6 +230,35 @@ class SlashCommands:
         self.say(f"  {'total (estimated)':<18} {status.human(total):>6}{share}", BOLD)
         if state.source == "reported":
             self.say(f"  {status.context_figure(state)} by the last reported usage", DIM)
+
+    async def compact(self, argument: str) -> None:
+        from mamba_agents.context import SUMMARY_PROMPT
+
+        if argument == "prompt":
+            self.say(SUMMARY_PROMPT)
+            return
+        preview = argument == "preview"
+        strategy = self.agent.compaction_config.strategy
+        if not preview:
+            self.app.spinner.start(f"compacting ({strategy})")
+        try:
+            result = await self.agent.compact(focus=argument or None, preview=preview)
+        finally:
+            self.app.spinner.stop()
+        if not result.removed_count:
+            self.say("nothing to compact: the context is only the recent turns", DIM)
+            return
+        figures = (
+            f"{result.removed_count} messages: {status.human(result.tokens_before)} -> "
+            f"{status.human(result.tokens_after)} tokens"
+        )
+        if preview:
+            self.say(f"{strategy} would fold or drop {figures} (estimated; no model call)")
+            return
+        cost = f", {status.money(result.cost_usd)}" if result.cost_usd else ""
+        self.say(f"compacted {figures}{cost}; /rewind 1 brings the whole context back", DIM)
+        if result.note:
+            self.say(result.note, YELLOW)
 
     async def cost(self, argument: str) -> None:
         summary = self.agent.session_usage()

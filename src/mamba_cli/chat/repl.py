@@ -204,6 +204,7 @@ class ChatApp:
     async def turn(self, prompt: str) -> Any:
         """Run one prompt; Ctrl-C stops it and keeps what was done."""
         from mamba_agents.events import (
+            CompactionEvent,
             ErrorEvent,
             RetryEvent,
             RunResult,
@@ -229,6 +230,8 @@ class ChatApp:
                         f"retrying in {event.wait_seconds:.1f} s: {shorten(event.reason, 100)}",
                         DIM,
                     )
+                elif isinstance(event, CompactionEvent):
+                    self.note(output.compaction_line(event))
                 elif isinstance(event, ErrorEvent):
                     stream.finish()
                     self.say(f"error: {event.message}", RED)

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mamba_cli.output import money
-
-
-def human(count: float) -> str:
-    """1234 -> 1.2k, 1234567 -> 1.2M."""
-    for size, unit in ((1_000_000, "M"), (1000, "k")):
-        if count >= size:
-            return f"{count / size:.1f}".removesuffix(".0") + unit
-    return str(int(count))
+from mamba_cli.output import human, money
 
 
 def cost_text(value: float, source: str) -> str:

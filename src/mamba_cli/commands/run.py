@@ -97,6 +97,7 @@ class Renderer:
 
     def handle(self, event: Any) -> None:
         from mamba_agents.events import (
+            CompactionEvent,
             InitEvent,
             RetryEvent,
             RunResult,
@@ -112,6 +113,8 @@ class Renderer:
         elif isinstance(event, InitEvent):
             for line in server_failures(event.mcp_servers):
                 output.warn(line)
+        elif isinstance(event, CompactionEvent):
+            output.progress(output.compaction_line(event))
         elif isinstance(event, TextDelta) and self.format == "text" and self.tty:
             sys.stdout.write(self.shown.feed(event.text))
             sys.stdout.flush()
