@@ -354,3 +354,47 @@ def test_auto_compact_off_leaves_the_context_alone(home):
     result = agent.run_sync("and now?")
     assert result.status == "success" and len(backend.requests) == 1
     assert all(state.kind == "turn" for state in agent.session.lineage())
+
+
+def test_a_summary_no_shorter_than_what_it_replaces_changes_nothing(home):
+    history = [Message.system("s")]
+    for n in range(4):
+        history += [Message.user(f"q{n}"), Message(role="assistant", content="a")]
+
+    async def ask(wire, instruction):
+        return "a very long summary " * 50, 0.003
+
+    manager = ContextManager(
+        config("summarize_older", trigger_threshold_tokens=20, target_tokens=10), ask=ask
+    )
+    manager.add_messages(history)
+    result = asyncio.run(manager.compact())
+    assert result.removed_count == 0 and "not shorter" in result.note
+    assert result.cost_usd == 0.003 and manager.get_messages() == history
+
+
+def test_a_compaction_that_cannot_help_is_not_paid_for_every_turn(home):
+    agent, backend = agent_with_history(
+        home, 4, strategy="summarize_older", preserve_recent_turns=1, target_tokens=10,
+        trigger_threshold_tokens=20,
+    )  # fmt: skip
+    # The first turn's reported usage says the context is as big as it was estimated.
+    size = agent.get_context_state().token_count + 5
+    usage = {"prompt_tokens": size, "completion_tokens": 1, "total_tokens": size + 1}
+    backend.script[:] = [
+        {"text": "long summary " * 400},
+        {"text": "one", "usage": usage},
+        {"text": "two"},
+    ]
+    events = []
+
+    async def turns():
+        for prompt in ("first", "second"):
+            async for event in agent.run_stream(prompt):
+                events.append(event)
+
+    asyncio.run(turns())
+    errors = [e for e in events if e.type == "error"]
+    assert len(errors) == 1 and "did not help" in errors[0].message
+    assert len(backend.requests) == 3  # one summary attempt, then the two turns
+    assert [e.output for e in events if e.type == "result"] == ["one", "two"]

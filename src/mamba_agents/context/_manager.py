@@ -159,6 +159,20 @@ class ContextManager:
         name = strategy or self.config.strategy
         plan = await STRATEGIES[name]().plan(planning)
         result = self._result(name, planning, plan)
+        if result.removed_count and result.tokens_after >= result.tokens_before:
+            # A summary no shorter than what it would replace: keep the context as it was.
+            return CompactionResult(
+                name,
+                0,
+                result.tokens_before,
+                result.tokens_before,
+                result.target_tokens,
+                summary=result.summary,
+                cost_usd=result.cost_usd,
+                note=f"the summary ({plan.summary_tokens:,} tokens) was not shorter than what "
+                "it would replace; nothing changed",
+                messages=tuple(self._messages),
+            )
         self._messages = list(result.messages)
         self._tokens = [self._count(m) for m in self._messages]
         return result

@@ -143,6 +143,7 @@ class Agent:
         self._running: _Running | None = None
         self._in_turn = False
         self._loop_thread: _LoopThread | None = None
+        self._compaction_retry_above = 0  # context size below which compaction waits
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -566,6 +567,7 @@ class Agent:
         if preview:
             return await manager.preview(strategy)
         result = await manager.compact(focus=focus, strategy=strategy)
+        self._track(requests)
         if not result.removed_count:
             return result
         summaries = [m for m in result.messages if m.id not in self.session.messages]
@@ -577,6 +579,12 @@ class Agent:
             system=self.system_prompt or None,
             model=self.model,
         )
+        if self.store is not None:
+            self.store.save(self.session)
+        return result
+
+    def _track(self, requests: list[Message]) -> None:
+        """Count compaction requests in the agent's usage."""
         for message in requests:
             if message.usage is not None:
                 record = UsageRecord(
@@ -586,9 +594,6 @@ class Agent:
                     message.cost_source or "unpriced",
                 )
                 self._tracker.add(record)
-        if self.store is not None:
-            self.store.save(self.session)
-        return result
 
     async def _compact_before(self, prompt: str | list[dict[str, Any]]) -> Event | None:
         """Compact first when the context plus this prompt would pass the trigger (and
@@ -598,13 +603,19 @@ class Agent:
         if not config.auto_compact or not self.session.states:
             return None
         prompt_tokens = self._token_counter().count_messages([Message.user(prompt).to_wire()])
-        trigger = config.trigger_for(self._window())
-        if self.get_context_state().token_count + prompt_tokens <= trigger:
+        tokens = self.get_context_state().token_count + prompt_tokens
+        if tokens <= max(config.trigger_for(self._window()), self._compaction_retry_above):
             return None
         try:
             result = await self.compact()
         except AgentError as exc:
             return ErrorEvent(type(exc).__name__, f"compaction failed: {exc}")
+        if not result.removed_count:
+            # It cannot help now (nothing older, or no shorter summary): try again once the
+            # context has grown by a quarter, rather than paying for it every turn.
+            self._compaction_retry_above = int(tokens * 1.25)
+            reason = result.note or "nothing older than the recent turns to remove"
+            return ErrorEvent("CompactionError", f"compaction did not help: {reason}")
         return CompactionEvent(
             result.strategy,
             result.removed_count,
