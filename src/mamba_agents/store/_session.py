@@ -232,6 +232,7 @@ class Session:
         model: str | None = None,
         context: list[str] | None = None,
         status: str | None = None,
+        receipt: dict[str, Any] | None = None,
     ) -> State:
         """Append messages and a new state; the new state becomes the head."""
         if parent_id is not None and parent_id not in self.states:
@@ -248,6 +249,7 @@ class Session:
             system=system,
             model=model,
             status=status,
+            receipt=receipt,
         )
         self.states[state.id] = state
         self.head = state.id
@@ -274,20 +276,15 @@ class Session:
         the states before still give the full context."""
         for message in stored:
             self.messages[message.id] = message
-        state = State(
-            id=new_id(),
+        return self.add_state(
             parent_id=self.head,
-            created_at=utc_now(),
+            new_messages=[],
             kind="compaction",
-            context=tuple(m.id for m in context),
             system=system,
             model=model,
+            context=[m.id for m in context],
             receipt=receipt,
         )
-        self.states[state.id] = state
-        self.head = state.id
-        self.updated_at = state.created_at
-        return state
 
     def fork(self, state_id: str) -> Session:
         """A new session whose history is this one's up to `state_id`."""
