@@ -398,3 +398,15 @@ def test_a_compaction_that_cannot_help_is_not_paid_for_every_turn(home):
     assert len(errors) == 1 and "did not help" in errors[0].message
     assert len(backend.requests) == 3  # one summary attempt, then the two turns
     assert [e.output for e in events if e.type == "result"] == ["one", "two"]
+
+
+def test_the_status_line_warns_as_the_window_fills():
+    from mamba_agents.engine import ContextState
+    from mamba_cli.chat.status import fullness_style
+    from mamba_cli.chat.styles import RED, YELLOW
+
+    def at(tokens):
+        return fullness_style(ContextState(tokens, 10, 1000, "estimated"))
+
+    assert at(799) is None and at(800) == YELLOW and at(899) == YELLOW and at(900) == RED
+    assert fullness_style(ContextState(5, 1, None, "estimated")) is None

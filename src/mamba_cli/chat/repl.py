@@ -251,7 +251,8 @@ class ChatApp:
             self.say(warning, YELLOW)
         if result.status != "error":
             self.last_answer = result.output or self.last_answer
-            self.note(status.status_line(self.agent, result))
+            line = status.status_line(self.agent, result)
+            self.note(line, status.fullness_style(self.agent.get_context_state()) or DIM)
         return result
 
     def _tool_started(self, event: Any) -> None:

@@ -26,6 +26,16 @@ def context_figure(state: Any) -> str:
     return f"context {human(state.token_count)}"
 
 
+def fullness_style(state: Any) -> str | None:
+    """Yellow once the context fills 80% of the window, red from 90%; None below."""
+    from mamba_cli.chat.styles import RED, YELLOW
+
+    ratio = state.usage_ratio
+    if ratio is None or ratio < 0.8:
+        return None
+    return RED if ratio >= 0.9 else YELLOW
+
+
 def status_line(agent: Any, result: Any) -> str:
     """tokens in and out, context used of the window, cost of the turn and of the session."""
     usage = result.usage
