@@ -137,7 +137,7 @@ def compaction_line(event: Any) -> str:
     if event.cost_usd:
         line += f", {money(event.cost_usd)}"
     if not event.reached_target:
-        line += " (still above the target: the recent turns alone are that long)"
+        line += " (still above the target)"
     return line
 
 

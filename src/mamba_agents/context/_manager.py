@@ -199,10 +199,10 @@ class ContextManager:
         after = planning.total(plan)
         note = None
         if after > planning.target:
+            turns = self.config.preserve_recent_turns
             note = (
-                f"could not reach {planning.target:,} tokens with {name}: the system prompt and "
-                f"the last {self.config.preserve_recent_turns} turns alone take more, or "
-                "nothing older was left to remove"
+                f"could not reach {planning.target:,} tokens with {name}: what it keeps (the "
+                f"system prompt, the last {turns} turns, any summary) takes {after:,}"
             )
         return CompactionResult(
             name,
