@@ -42,18 +42,32 @@ def may_start(config: Any, ask: AskServer | None) -> bool | None:
     return answer
 
 
+def partition(
+    settings: Any, mcp_config: Sequence[str] = (), ask: AskServer | None = None
+) -> tuple[list[Any], list[tuple[Any, bool | None]]]:
+    """The servers that may start, and those that may not with the user's answer (False:
+    refused; None: not asked yet)."""
+    chosen, withheld = [], []
+    for config in configured_servers(settings, mcp_config).values():
+        answer = may_start(config, ask)
+        if answer:
+            chosen.append(config)
+        else:
+            withheld.append((config, answer))
+    return chosen, withheld
+
+
 def servers_to_start(
     settings: Any, mcp_config: Sequence[str] = (), ask: AskServer | None = None
 ) -> tuple[list[Any], list[tuple[Any, str]]]:
     """The servers to start, and those to hold back with the reason: a folder's server the
     user has not approved (left out with a one-line warning naming how to approve it) or
     has refused."""
-    chosen, held = [], []
-    for name, config in configured_servers(settings, mcp_config).items():
-        answer = may_start(config, ask)
-        if answer:
-            chosen.append(config)
-        elif answer is None:
+    chosen, withheld = partition(settings, mcp_config, ask)
+    held = []
+    for config, answer in withheld:
+        name = config.name
+        if answer is None:
             held.append((config, f"this folder's servers need approval; {approve_hint(name)}"))
             command, *rest = config.details()
             details = "; ".join([output.shorten(command, 60), *rest])

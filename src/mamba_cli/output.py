@@ -128,12 +128,17 @@ def human(count: float) -> str:
     return str(int(count))
 
 
+def compaction_figures(compaction: Any) -> str:
+    """`41 messages: 96k -> 18k tokens`, from a compaction event or result."""
+    return (
+        f"{compaction.removed_count} messages: {human(compaction.tokens_before)} -> "
+        f"{human(compaction.tokens_after)} tokens"
+    )
+
+
 def compaction_line(event: Any) -> str:
     """`compacted 41 messages: 96k -> 18k tokens, $0.0040` (and when the target was missed)."""
-    line = (
-        f"compacted {event.removed_count} messages: {human(event.tokens_before)} -> "
-        f"{human(event.tokens_after)} tokens"
-    )
+    line = f"compacted {compaction_figures(event)}"
     if event.cost_usd:
         line += f", {money(event.cost_usd)}"
     if not event.reached_target:

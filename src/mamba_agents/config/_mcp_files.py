@@ -4,11 +4,11 @@ user's answers about servers that came with a project folder."""
 from __future__ import annotations
 
 import os
-import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._files import write_toml
 from mamba_agents.config._mcp import MCPServerConfig, servers_from_toml
 from mamba_agents.errors import ConfigError
 from mamba_agents.paths import config_home
@@ -36,24 +36,6 @@ def _load(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: cannot read: {exc}") from None
 
 
-def _replace(path: Path, header: str, document: dict[str, Any]) -> None:
-    """Write a TOML file at once: a temp file in the same folder, renamed over it."""
-    import tomli_w
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(f"# {header}\n".encode())
-            tomli_w.dump(document, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def added_servers() -> dict[str, MCPServerConfig]:
     """The servers in the file `mamba mcp add` writes."""
     path = servers_path()
@@ -64,7 +46,7 @@ def added_servers() -> dict[str, MCPServerConfig]:
 def _write_servers(servers: dict[str, MCPServerConfig]) -> Path:
     path = servers_path()
     tables = {name: config.to_table() for name, config in sorted(servers.items())}
-    _replace(
+    write_toml(
         path,
         "MCP servers added with 'mamba mcp add'. Edit freely.",
         {"mcp": {"servers": tables}},
@@ -119,7 +101,7 @@ def remember_project_server(
         "command": config.describe(),
     }
     path = approvals_path()
-    _replace(
+    write_toml(
         path,
         "Answers about MCP servers that came with a project folder. Edit freely.",
         {"folders": answers},

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import tempfile
 import tomllib
 import typing
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._files import write_toml
 from mamba_agents.config._schema import SECTIONS
 from mamba_agents.errors import ConfigError
 from mamba_agents.paths import config_home
@@ -88,23 +88,12 @@ def is_trusted(folder: str | os.PathLike[str]) -> bool:
 
 
 def _write(folders: list[Path]) -> Path:
-    """Replace the trust file at once (a temp file renamed over it), written with tomli-w."""
-    import tomli_w
-
+    """Replace the trust file at once."""
     path = trust_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     document = {"trusted": {"folders": sorted({str(f) for f in folders})}}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".trusted.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(
-                b"# Folders whose config.toml and .env mamba obeys in full. Edit freely.\n"
-            )
-            tomli_w.dump(document, handle)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_toml(
+        path, "Folders whose config.toml and .env mamba obeys in full. Edit freely.", document
+    )
     return path
 
 

@@ -328,10 +328,6 @@ def _describe(exc: BaseException, config: MCPServerConfig) -> str:
     """Why a server could not start or stopped, in one line."""
     leaves = [e for e in _leaves(exc) if not isinstance(e, asyncio.CancelledError)] or [exc]
     first = leaves[0]
-    if isinstance(first, FileNotFoundError) and config.transport == "stdio":
-        return f"command not found: {config.command}"
-    if isinstance(first, PermissionError) and config.transport == "stdio":
-        return f"cannot run {config.command}: permission denied"
     code = getattr(first, "code", None)
     if code == -32000:
         return "the server exited during start-up"

@@ -79,15 +79,22 @@ class MCPClientManager:
         self.detach_on_close = detach_on_close
         self._connections: dict[str, ServerConnection] = {}
         for config in configs:
-            if config.name in self._connections:
-                raise AgentError(f"two MCP servers are named '{config.name}'")
-            self._connections[config.name] = self._connection(config)
+            self._add(config)
         self.started = False
 
     def _connection(self, config: MCPServerConfig) -> ServerConnection:
         return ServerConnection(
             config, environ=self.environ, log_dir=self.log_dir, detach=self.detach_on_close
         )
+
+    def _add(
+        self, config: MCPServerConfig, clash: str = "two MCP servers are named '{}'"
+    ) -> ServerConnection:
+        """A connection for a server whose name is not taken yet."""
+        if config.name in self._connections:
+            raise AgentError(clash.format(config.name))
+        connection = self._connections[config.name] = self._connection(config)
+        return connection
 
     async def __aenter__(self) -> MCPClientManager:
         await self.start()
@@ -105,9 +112,7 @@ class MCPClientManager:
 
     def hold(self, config: MCPServerConfig, reason: str) -> None:
         """List a server that is not to start (status `not approved`, with the reason)."""
-        if config.name in self._connections:
-            raise AgentError(f"two MCP servers are named '{config.name}'")
-        connection = self._connections[config.name] = self._connection(config)
+        connection = self._add(config)
         connection.status, connection.error = "not approved", reason
 
     async def start(self) -> None:
@@ -128,8 +133,6 @@ class MCPClientManager:
         **options: Any,
     ) -> ServerStatus:
         """Add one server and start it (immagent's shape); its status."""
-        if name in self._connections:
-            raise AgentError(f"an MCP server named '{name}' is already connected")
         config = MCPServerConfig(
             name=name,
             transport=transport or ("stdio" if command else "http"),
@@ -139,7 +142,7 @@ class MCPClientManager:
             url=url,
             **options,
         )
-        connection = self._connections[name] = self._connection(config)
+        connection = self._add(config, "an MCP server named '{}' is already connected")
         self.started = True
         await connection.start()
         return self.status(name)
@@ -175,7 +178,7 @@ class MCPClientManager:
         return [toolset(c, self.output_limit) for c in self._connections.values() if c.tools]
 
     def get_tools(self) -> list[Any]:
-        """Every connected server's tools in one list."""
+        """The tools of `get_toolsets()` in one list."""
         return [tool for tools in self.get_toolsets() for tool in tools]
 
     def server_tools(self, name: str) -> list[Any]:

@@ -21,11 +21,11 @@ from pathlib import Path
 from typing import IO, Any
 
 from mamba_agents.config import MCPServerConfig
+from mamba_agents.mcp._watchdog import GRACE_SECONDS, start_time
 
 # What a server inherits from our environment besides what its entry gives it (the SDK's
 # own choice): nothing that could hold a key.
 INHERITED = ("HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER")
-GRACE_SECONDS = 2.0
 _stopping: weakref.WeakSet[subprocess.Popen[bytes]] = weakref.WeakSet()
 _LINE_LIMIT = 64 * 1024 * 1024
 
@@ -69,8 +69,6 @@ async def stop(process: subprocess.Popen[bytes], *, detach: bool = False) -> Non
 def _hand_to_watchdog(process: subprocess.Popen[bytes]) -> bool:
     """Start the watchdog for a server that has not exited yet; False when it cannot be
     (no /proc to recognise the process by)."""
-    from mamba_agents.mcp._watchdog import start_time
-
     started = start_time(process.pid)
     if process.poll() is not None:
         return True

@@ -248,10 +248,7 @@ class SlashCommands:
         if not result.removed_count:
             self.say("nothing to compact: the context is only the recent turns", DIM)
             return
-        figures = (
-            f"{result.removed_count} messages: {status.human(result.tokens_before)} -> "
-            f"{status.human(result.tokens_after)} tokens"
-        )
+        figures = output.compaction_figures(result)
         if preview:
             self.say(f"{strategy} would fold or drop {figures} (estimated; no model call)")
             return

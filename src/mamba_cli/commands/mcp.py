@@ -168,11 +168,11 @@ def _rows(settings: Any, mcp_config: list[str] | None) -> list[dict[str, Any]]:
     """Each configured server with its status after trying to start it."""
     import asyncio
 
-    from mamba_cli.mcp_access import approve_hint, configured_servers, may_start
+    from mamba_cli.mcp_access import approve_hint, partition
 
-    configured = configured_servers(settings, mcp_config or ())
-    startable = [c for c in configured.values() if may_start(c, None)]
-    held = [(c, approve_hint(c.name)) for c in configured.values() if c not in startable]
+    startable, withheld = partition(settings, mcp_config or ())
+    held = [(config, approve_hint(config.name)) for config, _ in withheld]
+    configured = {c.name: c for c in [*startable, *(config for config, _ in held)]}
 
     async def probe() -> list[dict[str, Any]]:
         manager = await _connected(settings, startable, held)
