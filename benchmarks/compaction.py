@@ -1,10 +1,15 @@
-"""Planning a compaction of a long history, without the model request.
+"""Planning a compaction of a long history, without the model request, and saving it.
 
     python benchmarks/compaction.py [--messages 10000] [--runs 15]
 
 Builds a history of user turns with tool exchanges, adds it to a `ContextManager` (each
 message counted once, timed apart), then times planning each strategy (`preview()`: which
 units go, tokens before and after). Budget: at most 50 ms for 10,000 messages.
+
+Then saves that history as a session file and times saving a compaction state of it (the
+summarising strategy's result: a summary message, a receipt naming every folded message),
+beside saving one more ordinary turn of the same session as the baseline. Budget: at most
+30 ms.
 """
 
 from __future__ import annotations
@@ -14,12 +19,15 @@ import asyncio
 import json
 import random
 import statistics
+import tempfile
 import time
 
 from mamba_agents.context import STRATEGIES, CompactionConfig, ContextManager
 from mamba_agents.messages import Message, ToolCall
+from mamba_agents.store import Session, SessionStore
 
 BUDGET_MS = 50.0
+SAVE_BUDGET_MS = 30.0
 
 
 def history(count: int) -> list[Message]:
@@ -60,6 +68,54 @@ def main() -> None:
         median = statistics.median(times)
         verdict = "within" if median <= BUDGET_MS else "over"
         print(f"| {name} | {median:.1f} ms | {result.tokens_after:,} | {verdict} |")
+    saving(messages, manager, args.runs)
+
+
+def session_of(messages: list[Message]) -> Session:
+    """The history as a session: one state per user turn."""
+    session = Session(model="openai/gpt-4o")
+    turn: list[Message] = []
+    for message in messages[1:]:
+        if message.role == "user" and turn:
+            session.add_state(parent_id=session.head, new_messages=turn, system="You are terse.")
+            turn = []
+        turn.append(message)
+    session.add_state(parent_id=session.head, new_messages=turn, system="You are terse.")
+    return session
+
+
+def saving(messages: list[Message], manager: ContextManager, runs: int) -> None:
+    """Median time to save a compaction state of the session, and an ordinary turn."""
+    plan = asyncio.run(manager.preview("summarize_older"))
+    folded = set(plan.removed_ids)
+    kept = [m for m in messages[1:] if m.id not in folded]
+    summary = Message(role="user", content="- Goals: " + "word " * 300, status="summary")
+    receipt = {k: v for k, v in plan.to_dict().items() if k != "summary"}
+    store = SessionStore(tempfile.mkdtemp(prefix="mamba-compaction-"))
+    session = session_of(messages)
+    path = store.save(session)
+    compaction, turn = [], []
+    for run in range(runs):
+        head = session.head
+        started = time.perf_counter()
+        session.add_compaction(context=[summary, *kept], stored=[summary], receipt=receipt)
+        store.save(session)
+        compaction.append((time.perf_counter() - started) * 1000)
+        session.head = head
+        started = time.perf_counter()
+        session.add_state(
+            parent_id=session.head,
+            new_messages=[Message.user(f"more {run}"), Message(role="assistant", content="ok")],
+        )
+        store.save(session)
+        turn.append((time.perf_counter() - started) * 1000)
+    median = statistics.median(compaction)
+    verdict = "within" if median <= SAVE_BUDGET_MS else "over"
+    print(f"\nsaving a {len(messages):,}-message session ({path.stat().st_size / 1e6:.1f} MB):\n")
+    print("| what is saved | median | budget |")
+    print("|---|---|---|")
+    print(f"| a compaction state ({len(folded):,} messages folded) | {median:.1f} ms | {verdict} |")
+    print(f"| one ordinary turn (baseline) | {statistics.median(turn):.1f} ms | |")
 
 
 if __name__ == "__main__":

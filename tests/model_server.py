@@ -34,6 +34,13 @@ A reply is a dict:
   {"finish_reason": "length"}                  end with this finish reason (default: "stop",
                                                or "tool_calls" for tool calls)
 Every request body and its headers are kept in `requests`.
+
+With `context_window=N` the server has a window like a real one: a request whose prompt takes
+more than N tokens (counted as `usage_for` does) is answered with HTTP 400, in OpenAI's shape
+(`code: "context_length_exceeded"`) or with `context_error="llamacpp"` in llama.cpp's
+(`type: "exceed_context_size_error"`, `n_prompt_tokens`, `n_ctx`), before any script item is
+taken. Unscripted requests for a compaction summary or for turn scores get a short scripted
+summary, or scores (9 for turns that say IMPORTANT, else 1).
 """
 
 from __future__ import annotations
@@ -60,10 +67,58 @@ def _text_of(content: Any) -> str:
     return content if isinstance(content, str) else json.dumps(content)
 
 
+SUMMARY_REQUEST = "Summarise the conversation above"
+SCORING_REQUEST = "Rate how much each numbered turn"
+
+
+def context_error(body: dict[str, Any], window: int, style: str) -> dict[str, Any] | None:
+    """The error body a provider sends when the prompt does not fit `window`, else None."""
+    tokens = usage_for(body, "")["prompt_tokens"]
+    if tokens <= window:
+        return None
+    if style == "llamacpp":
+        return {
+            "error": {
+                "code": 400,
+                "message": "the request exceeds the available context size, try increasing it",
+                "type": "exceed_context_size_error",
+                "n_prompt_tokens": tokens,
+                "n_ctx": window,
+            }
+        }
+    return {
+        "error": {
+            "message": f"This model's maximum context length is {window} tokens. However, your "
+            f"messages resulted in {tokens} tokens. Please reduce the length of the messages.",
+            "type": "invalid_request_error",
+            "param": "messages",
+            "code": "context_length_exceeded",
+        }
+    }
+
+
+def compaction_reply(messages: list[dict[str, Any]], instruction: str) -> dict[str, Any] | None:
+    """A scripted summary or scoring answer, when `instruction` asks for one."""
+    earlier = [_text_of(m.get("content")) for m in messages[:-1]]
+    if instruction.startswith(SUMMARY_REQUEST):
+        first = next((t for t in earlier if t and t != "null"), "")
+        return {"text": f"- Goals: {first[:80]}\n- Done: {len(earlier)} earlier messages"}
+    if instruction.startswith(SCORING_REQUEST):
+        scores = {
+            str(n): 9 if "IMPORTANT" in text else 1
+            for n, text in enumerate((t for t in earlier if t.startswith("Turn ")), 1)
+        }
+        return {"text": json.dumps({"scores": scores})}
+    return None
+
+
 def unscripted_reply(messages: list[dict[str, Any]]) -> dict[str, Any]:
     """The reply when the script is empty: echo, or the `CALL <tool> <json>` protocol."""
     last = next((m for m in reversed(messages) if m.get("role") == "user"), {})
     text = _text_of(last.get("content"))
+    scripted = compaction_reply(messages, text) if messages and messages[-1] is last else None
+    if scripted is not None:
+        return scripted
     first_line = text.partition("\n")[0]
     if not first_line.startswith("CALL "):
         return {"text": f"You said: {text}"}
@@ -92,8 +147,17 @@ class _QuietServer(ThreadingHTTPServer):
 class ScriptedModelServer:
     """Start with `with ScriptedModelServer() as server:`; `server.base_url` ends in /v1."""
 
-    def __init__(self, script: list[dict[str, Any]] | None = None):
+    def __init__(
+        self,
+        script: list[dict[str, Any]] | None = None,
+        *,
+        context_window: int | None = None,
+        context_error: str = "openai",
+    ):
         self.script: list[dict[str, Any]] = list(script or [])
+        self.context_window = context_window
+        self.context_error = context_error
+        self.refused = 0  # requests refused as too long for the context window
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -125,6 +189,15 @@ class ScriptedModelServer:
         with self._lock:
             self.requests.append(body)
             self.headers.append(headers)
+            if self.context_window is not None:
+                error = context_error(body, self.context_window, self.context_error)
+                if error is not None:
+                    self.refused += 1
+                    return {
+                        "body": json.dumps(error),
+                        "status": 400,
+                        "content_type": "application/json",
+                    }
             if self.script:
                 return self.script.pop(0)
         return unscripted_reply(body.get("messages", []))
@@ -301,7 +374,16 @@ class ScriptedModelServer:
 
 if __name__ == "__main__":
     # Serve until killed; print the base URL on the first line (used by benchmarks).
-    with ScriptedModelServer() as srv:
+    # `--window N` gives it a context window; `--context-error llamacpp` picks that error shape.
+    import argparse
+
+    parser = argparse.ArgumentParser(description="A scripted chat-completions server.")
+    parser.add_argument("--window", type=int, default=None, help="context window in tokens")
+    parser.add_argument("--context-error", choices=("openai", "llamacpp"), default="openai")
+    options = parser.parse_args()
+    with ScriptedModelServer(
+        context_window=options.window, context_error=options.context_error
+    ) as srv:
         print(srv.base_url, flush=True)
         try:
             while True:

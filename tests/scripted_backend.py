@@ -13,6 +13,7 @@ A reply is a dict:
   {"tool_calls": [{"name": "f", "arguments": {...}, "id": "c1"}]}   tool calls
   {"usage": {...}} / {"usage": None}           override or omit the (wire-format) usage
   {"status": 400, "message": "nope"}           raise the error a transport raises for it
+  {"status": 400, "error": {...}}              ... for this error object (a provider's own shape)
   {"hang": True}                               never answer (until the request is cancelled)
 Every request is kept in `requests`, as the JSON body the HTTP server would have received
 (`messages`, `tools`, `temperature`, `max_tokens`).
@@ -59,7 +60,11 @@ class ScriptedBackend:
         if reply.get("status"):
             raise error_for_status(
                 reply["status"],
-                {"error": {"message": reply.get("message", f"injected HTTP {reply['status']}")}},
+                {"error": reply.get("error")}
+                if "error" in reply
+                else {
+                    "error": {"message": reply.get("message", f"injected HTTP {reply['status']}")}
+                },
                 model=self.model,
                 key_variable=None,
                 retry_after=parse_retry_after(reply.get("retry_after")),

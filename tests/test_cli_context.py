@@ -55,3 +55,77 @@ def test_chat_compact_preview_and_compact(mamba, server, small_context):
     assert "Files and names" in result.stdout  # the summary prompt, readable
     assert "compacted" in result.stdout and "/rewind 1" in result.stdout
     assert "nothing to compact" in result.stdout  # the second time
+
+
+@pytest.mark.parametrize("shape", ["openai", "llamacpp"])
+def test_run_compacts_and_retries_when_the_provider_says_too_long(mamba, server, home, shape):
+    # gpt-4o's window is 128k in the model facts; this server holds far less.
+    for n in range(6):
+        assert mamba("run", *(["-c"] if n else []), f"turn {n}: " + "words " * 60).code == 0
+    server.context_window, server.context_error = 600, shape
+    result = mamba("run", "-c", "and now?", "-o", "stream-json")
+    assert result.code == 0, result.stderr
+    kinds = [line["type"] for line in result.lines()]
+    assert "compaction" in kinds and kinds[-1] == "result"
+    assert result.lines()[-1]["result"] == "You said: and now?"
+    turn = [r for r in server.requests if r["messages"][-1]["content"] == "and now?"]
+    refused, accepted = turn  # sent once more, after compacting
+    assert len(accepted["messages"]) < len(refused["messages"])
+
+
+def test_a_prompt_larger_than_the_window_is_a_one_line_error(mamba, server):
+    server.context_window = 300
+    result = mamba("run", "words " * 400)
+    assert result.code == 1
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert "the window holds 300" in result.stderr and "compaction could not help" in result.stderr
+
+
+def test_a_large_tool_result_is_cut_for_the_model_and_kept_whole(mamba, server, home):
+    folder = home / "config" / "mamba"
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text("[context]\ntool_result_max_tokens = 100\n")
+    big = home / "work" / "big.txt"
+    big.write_text("".join(f"line {n}\n" for n in range(2000)))
+    prompt = f'CALL read_file {{"path": "{big}"}}'
+    result = mamba("run", prompt, "--allow", "read_file")
+    assert result.code == 0, result.stderr
+    sent = next(m for m in server.requests[-1]["messages"] if m["role"] == "tool")
+    assert "cut to fit the context window" in sent["content"] and "line 0" in sent["content"]
+    assert "line 1999" in sent["content"] and "line 1000\n" not in sent["content"]
+    session = mamba("sessions", "list", "--json").json()[0]["id"]
+    exported = mamba("sessions", "export", session, "-f", "json").json()
+    whole = next(m for m in exported["messages"] if m["role"] == "tool")
+    assert "line 1000\n" in whole["full_content"]
+
+
+def test_a_200_turn_chat_against_a_small_window_runs_to_the_end(mamba, server, home):
+    folder = home / "config" / "mamba"
+    folder.mkdir(parents=True)
+    (folder / "config.toml").write_text(
+        '[models."openai/gpt-4o"]\ncontext_window = 1200\n'
+        '[context]\nstrategy = "hybrid"\npreserve_recent_turns = 2\n'
+    )
+    server.context_window = 4000
+    prompts = [f"message {n}: " + "some words here " * 30 for n in range(200)]
+    result = mamba(
+        "chat",
+        "--model",
+        "openai/gpt-4o",
+        "--base-url",
+        server.base_url,
+        stdin="\n".join(prompts) + "\n",
+        timeout=240,
+    )
+    assert result.code == 0, result.stderr[-2000:]
+    assert "error" not in result.stderr.lower()
+    for n in (0, 99, 199):
+        assert f"You said: message {n}:" in result.stdout
+    assert server.refused == 0  # compaction kept every request inside the window
+    session = mamba("sessions", "list", "--json").json()[0]["id"]
+    shown = mamba("sessions", "show", session).stdout
+    assert "## Compactions" in shown and "compacted (hybrid)" in shown
+    # Every prompt is still in the file.
+    exported = mamba("sessions", "export", session, "-f", "json").json()
+    texts = {m["content"] for m in exported["messages"] if m["role"] == "user"}
+    assert {p.strip() for p in prompts} <= texts

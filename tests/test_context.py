@@ -251,7 +251,7 @@ def test_a_bad_context_table_names_the_file_and_key(tmp_path: Path, table, messa
 
 
 # -- the agent's own context -------------------------------------------------------------------
-def agent_with_history(home, turns: int, **context):
+def agent_with_history(home, turns: int, *, tools=(), **context):
     from scripted_backend import ScriptedBackend
 
     from mamba_agents import Agent, AgentConfig, SessionStore
@@ -272,6 +272,7 @@ def agent_with_history(home, turns: int, **context):
         session=session,
         store=SessionStore(),
         config=AgentConfig(context=CompactionConfig(**values)),
+        tools=tools,
     )
     return agent, backend
 
@@ -410,3 +411,189 @@ def test_the_status_line_warns_as_the_window_fills():
 
     assert at(799) is None and at(800) == YELLOW and at(899) == YELLOW and at(900) == RED
     assert fullness_style(ContextState(5, 1, None, "estimated")) is None
+
+
+# -- during a run, and when the provider says the prompt is too long --------------------------
+OPENAI_TOO_LONG = {
+    "message": "This model's maximum context length is 900 tokens. However, your messages "
+    "resulted in 1400 tokens. Please reduce the length of the messages.",
+    "type": "invalid_request_error",
+    "param": "messages",
+    "code": "context_length_exceeded",
+}
+LLAMACPP_TOO_LONG = {
+    "code": 400,
+    "message": "the request exceeds the available context size, try increasing it",
+    "type": "exceed_context_size_error",
+    "n_prompt_tokens": 1400,
+    "n_ctx": 900,
+}
+
+
+def big_output() -> str:
+    """Return a long listing."""
+    return "line of output\n" * 150
+
+
+def run_events(agent, prompt: str) -> list:
+    events = []
+
+    async def turn():
+        async for event in agent.run_stream(prompt):
+            events.append(event)
+
+    asyncio.run(turn())
+    return events
+
+
+def test_a_long_run_is_compacted_between_its_tool_steps(home):
+    agent, backend = agent_with_history(
+        home, 0, tools=[big_output], strategy="selective_pruning", preserve_recent_turns=1,
+        trigger_threshold_tokens=1500, target_tokens=700, tool_result_max_tokens=5000,
+    )  # fmt: skip
+    calls = [{"tool_calls": [{"name": "big_output", "id": f"c{n}"}]} for n in range(8)]
+    backend.script[:] = [*calls, {"text": "all read"}]
+    events = run_events(agent, "read them all")
+    result = events[-1]
+    assert result.status == "success" and result.output == "all read", result.error
+    compactions = [e for e in events if e.type == "compaction"]
+    assert compactions, "a run of eight large tool results never compacted"
+    # The compaction came between tool steps, not before the turn.
+    first = next(i for i, e in enumerate(events) if e.type == "compaction")
+    assert any(e.type == "tool_result" for e in events[:first])
+    # No request passed the trigger by much; the last one kept the prompt and the last step.
+    last = backend.requests[-1]["messages"]
+    assert last[0] == {"role": "user", "content": "read them all"}
+    assert sum(1 for m in last if m["role"] == "tool") < 8
+    # The whole run is in the file: every message, and a state before each compaction.
+    assert all(m.id in agent.session.messages for m in result.new_messages)
+    assert len(result.new_messages) == 1 + 8 * 2 + 1
+    kinds = [state.kind for state in reversed(agent.session.lineage())]
+    assert kinds[0] == "turn" and "compaction" in kinds and kinds[-1] == "turn"
+    before = agent.session.lineage()[-1]  # the first saved part of the run
+    assert agent.session.context(before.id)[0].text == "read them all"
+    # The state before the last compaction still gives the whole context, after a reload.
+    from mamba_agents import SessionStore
+
+    compaction = next(s for s in agent.session.lineage() if s.kind == "compaction")
+    full = SessionStore().load(agent.session.id).context(compaction.parent_id)
+    assert len(full) > len(agent.session.context(compaction.id))
+    assert set(compaction.receipt["removed_ids"]) <= {m.id for m in full}
+
+
+@pytest.mark.parametrize("shape", [OPENAI_TOO_LONG, LLAMACPP_TOO_LONG], ids=["openai", "llamacpp"])
+def test_a_prompt_the_provider_finds_too_long_is_compacted_and_sent_again(home, shape):
+    # The model facts say 128k tokens, so nothing compacts in advance; the provider knows better.
+    agent, backend = agent_with_history(
+        home, 10, strategy="sliding_window", preserve_recent_turns=1,
+        trigger_threshold_tokens=None, target_tokens=None,
+    )  # fmt: skip
+    backend.script[:] = [{"status": 400, "error": shape}, {"text": "fits now"}]
+    events = run_events(agent, "and now?")
+    result = events[-1]
+    assert result.status == "success" and result.output == "fits now", result.error
+    assert [e.type for e in events].count("compaction") == 1
+    first, second = backend.requests
+    assert len(second["messages"]) < len(first["messages"])
+    # The window the provider named is used from now on, in our own token counts (the
+    # provider counted 1400 where we count less, so it holds less of ours).
+    state = agent.get_context_state()
+    assert state.context_window < 900 and state.token_count <= state.context_window * 0.8
+
+
+def test_a_prompt_too_long_for_any_compaction_is_a_clear_error(home):
+    agent, backend = agent_with_history(home, 0, strategy="hybrid")
+    backend.script[:] = [{"status": 400, "error": OPENAI_TOO_LONG}]
+    from mamba_agents.errors import ContextWindowExceededError
+
+    with pytest.raises(ContextWindowExceededError) as caught:
+        agent.run_sync("x " * 3000)
+    message = str(caught.value)
+    assert "1,400 tokens" in message and "window holds 900" in message
+    assert "compaction could not help" in message and "\n" not in message
+    assert len(backend.requests) == 1  # not sent again unchanged
+
+
+def test_a_prompt_still_too_long_after_compacting_says_so(home):
+    agent, backend = agent_with_history(
+        home, 10, strategy="sliding_window", trigger_threshold_tokens=None, target_tokens=None
+    )
+    backend.script[:] = [{"status": 400, "error": LLAMACPP_TOO_LONG}] * 2
+    from mamba_agents.errors import ContextWindowExceededError
+
+    with pytest.raises(ContextWindowExceededError, match="still too long after compacting"):
+        agent.run_sync("and now?")
+    assert len(backend.requests) == 2  # one retry only
+
+
+@pytest.mark.parametrize(
+    ("body", "window", "prompt"),
+    [
+        ({"error": OPENAI_TOO_LONG}, 900, 1400),
+        ({"error": LLAMACPP_TOO_LONG}, 900, 1400),
+        ({"error": {"message": "prompt is too long: 210000 tokens > 200000 maximum"}}, None, None),
+    ],
+)
+def test_providers_context_errors_are_recognised(body, window, prompt):
+    from mamba_agents.backends._base import error_for_status
+    from mamba_agents.errors import ContextWindowExceededError
+
+    error = error_for_status(400, body, model="m", key_variable=None)
+    assert isinstance(error, ContextWindowExceededError)
+    assert (error.window, error.prompt_tokens) == (window, prompt)
+    other = error_for_status(400, {"error": {"message": "bad tool schema"}}, model="m",
+                             key_variable=None)  # fmt: skip
+    assert not isinstance(other, ContextWindowExceededError)
+
+
+def test_a_large_tool_result_enters_the_context_cut_and_the_file_keeps_it_whole(home):
+    agent, backend = agent_with_history(home, 0, tools=[big_output], tool_result_max_tokens=60)
+    backend.script[:] = [{"tool_calls": [{"name": "big_output", "id": "c1"}]}, {"text": "ok"}]
+    result = agent.run_sync("read it")
+    assert result.status == "success"
+    sent = backend.requests[-1]["messages"][-1]
+    assert sent["role"] == "tool" and "cut to fit the context window" in sent["content"]
+    assert sent["content"].startswith("line of output") and len(sent["content"]) < 600
+    from mamba_agents import SessionStore
+
+    stored = SessionStore().load(agent.session.id).context()[-2]
+    assert stored.role == "tool" and stored.full_content == big_output()
+    assert stored.content == sent["content"]
+
+
+def test_fit_tool_result_leaves_small_results_and_other_messages_alone():
+    from mamba_agents.context import fit_tool_result
+
+    call = ToolCall("c", "t", "{}")
+    small = Message.tool_result(call, "short")
+    assert fit_tool_result(small, 10, len) is small
+    answer = Message(role="assistant", content="x" * 100)
+    assert fit_tool_result(answer, 10, len) is answer
+    big = Message.tool_result(call, "".join(f"{n:04}" for n in range(1000)))
+    cut = fit_tool_result(big, 400, len)
+    assert cut.content.startswith("0000") and cut.content.endswith("0999")
+    assert cut.full_content == big.content and len(cut.content) < 600
+
+
+def test_an_open_turn_may_lose_its_older_tool_steps_but_not_its_prompt():
+    history = [Message.system("s"), Message.user("go")]
+    for n in range(5):
+        call = ToolCall(f"c{n}", "t", "{}")
+        history += [Message(role="assistant", tool_calls=(call,)), Message.tool_result(call, "r")]
+    units = split_units(history, [1] * len(history))
+    closed = protected(units, 2)
+    assert closed == set(range(len(units)))  # a finished last turn is kept whole
+    running = protected(units, 2, open_turn=True)
+    assert running == {0, 1, 5, 6}  # system, the prompt, the last two steps
+
+
+def test_usage_from_before_a_compaction_is_not_taken_as_the_size_after(home):
+    from mamba_agents import Usage
+
+    agent, _ = agent_with_history(home, 10, strategy="sliding_window")
+    last = agent.get_messages()[-1]
+    agent.session.messages[last.id] = last.with_updates(usage=Usage(4000, 5))
+    assert agent.get_context_state().token_count == 4005
+    asyncio.run(agent.compact())
+    state = agent.get_context_state()  # the kept answer's usage describes the longer context
+    assert state.source == "estimated" and state.token_count < 1000

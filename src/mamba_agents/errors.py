@@ -13,6 +13,7 @@ __all__ = [
     "CircuitBreaker",
     "CircuitOpenError",
     "ConfigError",
+    "ContextWindowExceededError",
     "ExitCode",
     "MaxTurnsError",
     "ModelBackendError",
@@ -95,6 +96,23 @@ class ModelTimeoutError(ModelBackendError):
 
     def __init__(self, message: str):
         super().__init__(message, retryable=True)
+
+
+class ContextWindowExceededError(ModelBackendError):
+    """The provider refused the request because the prompt does not fit the model's context
+    window; `prompt_tokens` and `window` hold the sizes when the provider said them."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = 400,
+        prompt_tokens: int | None = None,
+        window: int | None = None,
+    ):
+        super().__init__(message, status_code=status_code)
+        self.prompt_tokens = prompt_tokens
+        self.window = window
 
 
 class ToolExecutionError(AgentError):

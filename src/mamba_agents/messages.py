@@ -119,6 +119,7 @@ class Message:
 
     `content` is a string or a list of content parts, as in the OpenAI protocol.
     Assistant messages carry the model, usage, cost and duration of the request that made them.
+    A tool result cut to fit the context keeps the whole text in `full_content`.
     """
 
     role: str
@@ -134,6 +135,7 @@ class Message:
     cost_source: str | None = None
     duration_ms: int | None = None
     status: str | None = None
+    full_content: str | None = None
 
     @property
     def text(self) -> str:
@@ -171,6 +173,8 @@ class Message:
             record["duration_ms"] = self.duration_ms
         if self.status is not None:
             record["status"] = self.status
+        if self.full_content is not None:
+            record["full_content"] = self.full_content
         return record
 
     @classmethod
@@ -192,6 +196,7 @@ class Message:
             cost_source=data.get("cost_source"),
             duration_ms=data.get("duration_ms"),
             status=data.get("status"),
+            full_content=data.get("full_content"),
         )
 
     @classmethod

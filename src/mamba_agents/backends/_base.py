@@ -15,6 +15,7 @@ from typing import Any, Protocol, TypeVar
 
 from mamba_agents.errors import (
     AuthenticationError,
+    ContextWindowExceededError,
     ModelBackendError,
     ModelTimeoutError,
     RateLimitError,
@@ -336,6 +337,53 @@ def _status_text(status: int) -> str:
         return f"HTTP {status}"
 
 
+_CONTEXT_CODES = frozenset({"context_length_exceeded", "exceed_context_size_error"})
+_CONTEXT_WORDS = re.compile(
+    r"maximum context length|context[_ ]length[_ ]exceeded|exceeds? the (?:available )?context"
+    r"|context window|prompt is too long|too many tokens|exceed_context_size",
+    re.I,
+)
+_WINDOW = re.compile(r"(?:maximum context length is|context (?:size|window) (?:is|of)) (\d+)", re.I)
+_PROMPT = re.compile(r"(?:resulted in|requested|prompt (?:is|has)|prompt of) (\d+) tokens", re.I)
+
+
+def context_exceeded(status: int, body: Any, *, model: str) -> ContextWindowExceededError | None:
+    """The error for a provider's "the prompt does not fit the window" answer (OpenAI's
+    `context_length_exceeded`, llama.cpp's `exceed_context_size_error`, or the same words in
+    another provider's message), with the sizes the provider gave; None for other errors."""
+    if status not in (400, 413):
+        return None
+    error = body.get("error", body) if isinstance(body, dict) else None
+    details = error if isinstance(error, dict) else {}
+    text = _error_text(body)
+    codes = {str(details.get("code")), str(details.get("type"))}
+    if not (codes & _CONTEXT_CODES or _CONTEXT_WORDS.search(text)):
+        return None
+    window = _whole(details.get("n_ctx")) or _first_number(_WINDOW, text)
+    prompt = _whole(details.get("n_prompt_tokens")) or _first_number(_PROMPT, text)
+    sizes = []
+    if prompt:
+        sizes.append(f"the request takes {prompt:,} tokens")
+    if window:
+        sizes.append(f"the window holds {window:,}")
+    said = f" ({'; '.join(sizes)})" if sizes else ""
+    return ContextWindowExceededError(
+        f"the context is too long for {model}{said}: {describe_body(body)}",
+        status_code=status,
+        prompt_tokens=prompt,
+        window=window,
+    )
+
+
+def _whole(value: Any) -> int | None:
+    return value if type(value) is int and value > 0 else None
+
+
+def _first_number(pattern: re.Pattern[str], text: str) -> int | None:
+    match = pattern.search(text)
+    return int(match.group(1)) if match else None
+
+
 def error_for_status(
     status: int,
     body: Any,
@@ -359,6 +407,9 @@ def error_for_status(
         return RateLimitError(
             f"rate limited by the provider of {model}: {detail}", retry_after=retry_after
         )
+    too_long = context_exceeded(status, body, model=model)
+    if too_long is not None:
+        return too_long
     retryable = status >= 500 or status == 408
     return ModelBackendError(
         f"{_status_text(status)} from {model}: {detail}", status_code=status, retryable=retryable

@@ -170,8 +170,9 @@ class CompactionConfig:
     `trigger_ratio` of the model's window) and aims at `target_tokens` (unset:
     `target_ratio` of the window). The last `preserve_recent_turns` user turns are always
     kept whole. `summary_model` (unset: the session's model) writes summaries and scores.
-    With `auto_compact`, an agent compacts before a turn whose prompt would pass the
-    trigger.
+    With `auto_compact`, an agent compacts before any model request that would pass the
+    trigger. A tool result over `tool_result_max_tokens` (unset: a tenth of the window)
+    enters the context cut to its head and tail; the session file keeps it whole.
     """
 
     strategy: str = "hybrid"
@@ -182,6 +183,7 @@ class CompactionConfig:
     preserve_recent_turns: int = 3
     summary_model: str | None = None
     auto_compact: bool = True
+    tool_result_max_tokens: int | None = None
 
     def __post_init__(self) -> None:
         from mamba_agents.errors import ConfigError
@@ -189,7 +191,7 @@ class CompactionConfig:
         if self.strategy not in COMPACTION_STRATEGIES:
             choices = ", ".join(COMPACTION_STRATEGIES)
             raise ConfigError(f"context.strategy: must be one of {choices}; got {self.strategy!r}")
-        for key in ("trigger_threshold_tokens", "target_tokens"):
+        for key in ("trigger_threshold_tokens", "target_tokens", "tool_result_max_tokens"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"context.{key}: must be above zero; got {value}")
@@ -212,6 +214,10 @@ class CompactionConfig:
     def target_for(self, window: int) -> int:
         """The token count a compaction aims at, for a model with this window."""
         return self.target_tokens or int(window * self.target_ratio)
+
+    def tool_result_limit(self, window: int) -> int:
+        """The most tokens one tool result may take in the context."""
+        return self.tool_result_max_tokens or max(window // 10, 200)
 
 
 @dataclass

@@ -2,6 +2,7 @@
 compaction strategies. Nothing here calls a model unless given one (`ask`)."""
 
 from mamba_agents.config import CompactionConfig
+from mamba_agents.context._fit import fit_tool_result
 from mamba_agents.context._manager import CompactionResult, ContextManager, ContextWindowState
 from mamba_agents.context._strategies import (
     SCORING_PROMPT,
@@ -29,6 +30,7 @@ __all__ = [
     "SlidingWindowStrategy",
     "SummarizeOlderStrategy",
     "Unit",
+    "fit_tool_result",
     "is_summary",
     "protected",
     "split_units",

@@ -130,32 +130,36 @@ class ContextManager:
         return self.token_count + extra_tokens > self.config.trigger_for(self.window)
 
     # -- compaction --------------------------------------------------------------------------
-    def _planning(self, focus: str | None) -> Planning:
+    def _planning(self, focus: str | None, in_turn: bool) -> Planning:
         units = split_units(self._messages, self._tokens)
         return Planning(
             self._messages,
             units,
-            protected(units, self.config.preserve_recent_turns),
+            protected(units, self.config.preserve_recent_turns, open_turn=in_turn),
             self.config.target_for(self.window),
             self.ask,
             focus,
             estimate=lambda text: self._count(Message(role="user", content=text)),
+            request_budget=self.window // 2,
         )
 
-    async def preview(self, strategy: str | None = None) -> CompactionResult:
+    async def preview(
+        self, strategy: str | None = None, *, in_turn: bool = False
+    ) -> CompactionResult:
         """What `compact()` would remove, with estimated tokens after, without any model
         call and without changing anything."""
-        planning = self._planning(None)
+        planning = self._planning(None, in_turn)
         name = strategy or self.config.strategy
         plan = await STRATEGIES[name]().plan(planning, preview=True)
         return self._result(name, planning, plan, preview=True)
 
     async def compact(
-        self, *, focus: str | None = None, strategy: str | None = None
+        self, *, focus: str | None = None, strategy: str | None = None, in_turn: bool = False
     ) -> CompactionResult:
         """Compact the context: older units are dropped or folded into a summary message
-        (marked `status="summary"`). `focus` steers the summary."""
-        planning = self._planning(focus)
+        (marked `status="summary"`). `focus` steers the summary. `in_turn` says the last
+        turn is still running: its older tool steps may go too (see `protected`)."""
+        planning = self._planning(focus, in_turn)
         name = strategy or self.config.strategy
         plan = await STRATEGIES[name]().plan(planning)
         result = self._result(name, planning, plan)

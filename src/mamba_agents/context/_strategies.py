@@ -54,6 +54,9 @@ class Planning:
     focus: str | None = None
     summary_prompt: str = SUMMARY_PROMPT
     estimate: Callable[[str], int] = len
+    request_budget: int | None = None
+    """The most tokens of history one summary or scoring request may carry (about half
+    the window, leaving room for the instruction and the answer); None: no limit."""
 
     def total(self, plan: Plan) -> int:
         removed = {*plan.drop, *plan.fold}
@@ -65,11 +68,34 @@ class Planning:
         return [i for i in range(len(self.units)) if i not in self.keep]
 
     def wire(self, indexes: Sequence[int]) -> list[dict[str, object]]:
-        return [
-            m.to_wire()
-            for i in indexes
-            for m in self.messages[self.units[i].start : self.units[i].end]
-        ]
+        """The units' messages as a request carries them; a unit larger than the request
+        budget on its own is cut (its texts keep their start)."""
+        wire = []
+        for i in indexes:
+            unit = self.units[i]
+            share = 1.0
+            if self.request_budget and unit.tokens > self.request_budget:
+                share = self.request_budget / unit.tokens
+            for message in self.messages[unit.start : unit.end]:
+                item = message.to_wire()
+                text = item.get("content")
+                if share < 1 and isinstance(text, str):
+                    item["content"] = text[: int(len(text) * share)] + "\n[... cut ...]"
+                wire.append(item)
+        return wire
+
+    def batches(self, indexes: Sequence[int]) -> list[list[int]]:
+        """`indexes` in consecutive groups each within the request budget."""
+        groups: list[list[int]] = [[]]
+        size = 0
+        for index in indexes:
+            tokens = self.units[index].tokens
+            if groups[-1] and self.request_budget and size + tokens > self.request_budget:
+                groups.append([])
+                size = 0
+            groups[-1].append(index)
+            size += tokens
+        return groups if groups[0] else []
 
 
 class SlidingWindowStrategy:
@@ -110,7 +136,8 @@ class SelectivePruningStrategy:
 
 
 class SummarizeOlderStrategy:
-    """Fold every older unit into one summary the model writes to carry the work on."""
+    """Fold every older unit into one summary the model writes to carry the work on (in
+    parts, each continuing the summary so far, when they do not fit one request)."""
 
     name = "summarize_older"
 
@@ -128,14 +155,27 @@ class SummarizeOlderStrategy:
         instruction = planning.summary_prompt
         if planning.focus:
             instruction += f"\nFocus on: {planning.focus}"
-        text, cost = await planning.ask(planning.wire(fold), instruction)
-        plan.summary, plan.cost_usd = text.strip(), cost
+        # A history too long for one request is summarised in parts, each carrying on from
+        # the summary so far.
+        summary = ""
+        for batch in planning.batches(fold):
+            wire = planning.wire(batch)
+            if summary:
+                wire.insert(0, {"role": "user", "content": _summary_so_far(summary)})
+            text, cost = await planning.ask(wire, instruction)
+            summary, plan.cost_usd = text.strip(), plan.cost_usd + cost
+        plan.summary = summary
         plan.summary_tokens = planning.estimate(plan.summary)
         return plan
 
 
+def _summary_so_far(summary: str) -> str:
+    return f"[Summary of what came before]\n{summary}"
+
+
 class ImportanceScoringStrategy:
-    """Ask the model to score the older turns in one request; drop the lowest first."""
+    """Ask the model to score the older turns in one request (more when they do not fit
+    one); drop the lowest first."""
 
     name = "importance_scoring"
 
@@ -148,13 +188,15 @@ class ImportanceScoringStrategy:
         if not preview:
             if planning.ask is None:
                 raise ConfigError("importance_scoring needs a model to score the turns")
-            numbered = [
-                {"role": "user", "content": f"Turn {n}:\n{_text(planning, i)}"}
-                for n, i in enumerate(candidates, 1)
-            ]
-            text, plan.cost_usd = await planning.ask(numbered, SCORING_PROMPT)
-            given = _scores(text)
-            scores = {i: given.get(n, 5.0) for n, i in enumerate(candidates, 1)}
+            for batch in planning.batches(candidates):  # one request, unless too long
+                numbered = [
+                    {"role": "user", "content": f"Turn {n}:\n{_text(planning, i)}"}
+                    for n, i in enumerate(batch, 1)
+                ]
+                text, cost = await planning.ask(numbered, SCORING_PROMPT)
+                given = _scores(text)
+                scores.update({i: given.get(n, 5.0) for n, i in enumerate(batch, 1)})
+                plan.cost_usd += cost
         total = planning.total(plan)
         # Lowest score first; among equals (and in a preview), the oldest first.
         for index in sorted(candidates, key=lambda i: (scores.get(i, 0.0), i)):
@@ -184,6 +226,7 @@ class HybridStrategy:
             planning.focus,
             planning.summary_prompt,
             planning.estimate,
+            planning.request_budget,
         )
         summary = await SummarizeOlderStrategy().plan(rest, preview=preview)
         summary.drop |= pruned.drop

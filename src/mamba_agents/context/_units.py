@@ -54,13 +54,23 @@ def split_units(messages: Sequence[Message], tokens: Sequence[int]) -> list[Unit
     return units
 
 
-def protected(units: Sequence[Unit], recent_turns: int) -> set[int]:
+def protected(units: Sequence[Unit], recent_turns: int, *, open_turn: bool = False) -> set[int]:
     """Indexes of the units no strategy may touch: system prompts and the last
-    `recent_turns` user turns, whole."""
+    `recent_turns` user turns, whole.
+
+    With `open_turn` the last turn is still running (a long run of tool calls): of that
+    turn only its user message and its last `recent_turns` units (at least one) are kept,
+    so a single long run can be compacted too."""
     last_turn = max((u.turn for u in units), default=0)
     first_kept = last_turn - recent_turns + 1
-    return {
+    keep = {
         i
         for i, unit in enumerate(units)
         if unit.kind == "system" or (recent_turns > 0 and unit.turn >= max(first_kept, 1))
     }
+    if open_turn and last_turn:
+        running = [i for i, unit in enumerate(units) if unit.turn == last_turn]
+        steps = [i for i in running if units[i].kind in ("tools", "answer")]
+        keep -= set(steps[: -max(recent_turns, 1)])
+        keep |= {i for i in running if units[i].kind not in ("tools", "answer")}
+    return keep

@@ -3,6 +3,8 @@
 It reads the run's events and acts on the last one, the `RunResult`: a run that failed
 leaves the session as it was; any other adds a state (marked with its status when a limit,
 a timeout or an interruption ended it) and saves the session when there is a store.
+A run compacted while it ran was saved up to that point (`save_progress`); its final
+state adds only the messages after it.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import dataclasses
 
 from mamba_agents.errors import SessionError
 from mamba_agents.events import ErrorEvent, Event, RunResult
+from mamba_agents.messages import Message
 from mamba_agents.store import Session, SessionStore
 
 
@@ -31,6 +34,27 @@ class SessionRecorder:
         self.parent = parent
         self.system = system
         self.model = model
+        self.recorded = 0  # messages of the run already saved by save_progress
+
+    def save_progress(self, new_messages: list[Message]) -> None:
+        """Save the run's complete messages so far as a state (a compaction is about to
+        follow it); the run's final state will continue from whatever is head then."""
+        pending = new_messages[self.recorded :]
+        if pending:
+            self._add(pending, None)
+            self.recorded = len(new_messages)
+
+    def _add(self, new_messages: list[Message], status: str | None) -> None:
+        self.session.add_state(
+            parent_id=self.parent,
+            new_messages=new_messages,
+            system=self.system,
+            model=self.model,
+            status=status,
+        )
+        self.parent = self.session.head
+        if self.store is not None:
+            self.store.save(self.session)
 
     def handle(self, event: Event) -> list[Event]:
         """The events to pass on: a recorded result names its session and state; one that
@@ -40,15 +64,8 @@ class SessionRecorder:
         if event.status == "error":
             return [self._named(event)]
         try:
-            self.session.add_state(
-                parent_id=self.parent,
-                new_messages=event.new_messages,
-                system=self.system,
-                model=self.model,
-                status=None if event.status == "success" else event.status,
-            )
-            if self.store is not None:
-                self.store.save(self.session)
+            status = None if event.status == "success" else event.status
+            self._add(event.new_messages[self.recorded :], status)
         except SessionError as exc:
             failed = dataclasses.replace(event, status="error", error=str(exc), exception=exc)
             return [ErrorEvent(type(exc).__name__, str(exc)), self._named(failed)]

@@ -4,12 +4,16 @@ Between steps the caller may look at the run (`messages`, `usage`, `cost_usd`), 
 context the next request sends (`history`), or stop. New messages are added only in
 complete units (an assistant message with every one of its tool results), so a run stopped
 at any point never leaves a tool call without its result.
+
+Before each model request the run asks its `compactor` to keep the context inside the
+window; when the provider still answers that the prompt is too long, it asks once more
+(saying so) and sends the request again, once.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,6 +28,7 @@ from mamba_agents.engine._steps import (
     request_model,
     run_tools,
 )
+from mamba_agents.errors import ContextWindowExceededError
 from mamba_agents.events import (
     ErrorEvent,
     Event,
@@ -37,7 +42,11 @@ from mamba_agents.messages import Message, Usage
 from mamba_agents.tokens import CostEstimator, TokenCounter, UsageRecord, UsageTracker
 from mamba_agents.tools import Tool
 
-__all__ = ["AgentRun", "ModelStep", "RunLimits", "Step", "ToolStep"]
+__all__ = ["AgentRun", "Compactor", "ModelStep", "RunLimits", "Step", "ToolStep"]
+
+# Called before each model request with the run, and again with the provider's error when
+# the prompt did not fit; it makes the context shorter (changing `history`) or raises.
+Compactor = Callable[["AgentRun", ContextWindowExceededError | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -116,6 +125,8 @@ class AgentRun:
         counter: Callable[[], TokenCounter],
         gate: ToolGate,
         emit: Emit,
+        compactor: Compactor | None = None,
+        fit_result: Callable[[Message], Message] | None = None,
     ):
         self.history = list(history)
         self.system_prompt = system_prompt
@@ -126,7 +137,12 @@ class AgentRun:
         self.stop_reason: str | None = None
         self.permission_denials: list[dict[str, Any]] = []
         self.usage_tracker = UsageTracker(pricing)
+        self.recorded = 0
+        """How many of `new_messages` are already in `history` (a compaction during the
+        run saved them to the session first)."""
         self._backend = backend
+        self._compactor = compactor
+        self._fit = fit_result or (lambda message: message)
         self._pricing = pricing
         self._counter = counter
         self._gate = gate
@@ -145,7 +161,7 @@ class AgentRun:
     @property
     def messages(self) -> list[Message]:
         """The context the next request sends (system prompt aside)."""
-        return [*self.history, *self.new_messages]
+        return [*self.history, *self.new_messages[self.recorded :]]
 
     @property
     def num_turns(self) -> int:
@@ -199,6 +215,34 @@ class AgentRun:
         self._halted = self._halted or status
 
     async def _model_step(self) -> ModelStep:
+        if self._compactor is not None:
+            await self._compactor(self, None)
+        try:
+            response = await self._request()
+        except ContextWindowExceededError as exc:
+            if self._compactor is None:
+                raise
+            await self._compactor(self, exc)
+            try:
+                response = await self._request()
+            except ContextWindowExceededError as again:
+                again.args = (f"{again} (still too long after compacting)",)
+                raise
+        message = response.message
+        self.usage_tracker.add(
+            UsageRecord(
+                message.model or "", response.usage, response.cost_usd, response.cost_source
+            )
+        )
+        self.stop_reason = response.stop_reason
+        if message.tool_calls:
+            self._pending = message
+        else:
+            self.new_messages.append(message)
+            self.status = "success"
+        return ModelStep(response)
+
+    async def _request(self) -> ModelResponse:
         wire = [m.to_wire() for m in self.messages]
         if self.system_prompt:
             wire.insert(0, {"role": "system", "content": self.system_prompt})
@@ -215,19 +259,7 @@ class AgentRun:
             emit=self._observe,
         )
         self._streamed, self._in_flight = [], None
-        message = response.message
-        self.usage_tracker.add(
-            UsageRecord(
-                message.model or "", response.usage, response.cost_usd, response.cost_source
-            )
-        )
-        self.stop_reason = response.stop_reason
-        if message.tool_calls:
-            self._pending = message
-        else:
-            self.new_messages.append(message)
-            self.status = "success"
-        return ModelStep(response)
+        return response
 
     async def _tool_step(self, assistant: Message) -> ToolStep:
         self._finished = {}
@@ -240,7 +272,7 @@ class AgentRun:
         )
         self._finished = {}
         self._pending = None
-        self.new_messages.extend([assistant, *outcome.results])
+        self.new_messages.extend([assistant, *map(self._fit, outcome.results)])
         self.permission_denials.extend(outcome.denials)
         return ToolStep(outcome)
 
@@ -264,7 +296,7 @@ class AgentRun:
                     if call.id not in self._called:
                         self._observe(ToolCallStarted(call.id, call.name, call.arguments))
                     self._observe(ToolResult(call.id, call.name, unrun, True, 0))
-                results.append(Message.tool_result(call, self._finished[call.id]))
+                results.append(self._fit(Message.tool_result(call, self._finished[call.id])))
             self.new_messages.extend([self._pending, *results])
             self._pending = None
         self.status = status

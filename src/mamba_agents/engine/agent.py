@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
+import json
 import os
 import threading
 import time
@@ -22,7 +24,12 @@ from mamba_agents.config import AgentSettings, CompactionConfig
 from mamba_agents.engine._recorder import SessionRecorder
 from mamba_agents.engine._run import AgentRun, RunLimits
 from mamba_agents.engine._steps import Approver, ToolGate
-from mamba_agents.errors import AgentError, ConfigError, limit_error
+from mamba_agents.errors import (
+    AgentError,
+    ConfigError,
+    ContextWindowExceededError,
+    limit_error,
+)
 from mamba_agents.events import (
     CompactionEvent,
     ErrorEvent,
@@ -144,6 +151,7 @@ class Agent:
         self._in_turn = False
         self._loop_thread: _LoopThread | None = None
         self._compaction_retry_above = 0  # context size below which compaction waits
+        self._learned_window: int | None = None  # from a context-exceeded error
 
     # -- plumbing ----------------------------------------------------------------------------
     @property
@@ -260,6 +268,8 @@ class Agent:
             counter=self._token_counter,
             gate=self.gate,
             emit=emit,
+            compactor=lambda run, overflow: self._keep_fitting(run, recorder, emit, overflow),
+            fit_result=self._fit_tool_result,
         )
         if self._running is not None and self._running.task is asyncio.current_task():
             self._running.runs.append(run)  # so interrupt() and timeouts reach it at once
@@ -278,12 +288,7 @@ class Agent:
         try:
             await self.start_mcp()  # the first turn starts the servers; a timeout counts
             run.tools = self.tools
-            compaction = await self._compact_before(prompt)
-            if isinstance(compaction, CompactionEvent):
-                run.history, recorder.parent = self.session.context(), self.session.head
             announce()
-            if compaction is not None:
-                emit(compaction)
             yield run
         except asyncio.CancelledError:
             announce()
@@ -501,15 +506,23 @@ class Agent:
         """Tokens in the context now, from the last reported usage where there is one;
         with `detail`, also a local estimate of each part of it (`parts`)."""
         messages = self.get_messages()
-        window = self.profile.context_window
-        counter = self._token_counter()
         parts = self._context_parts(messages) if detail else {}
-        for index in range(len(messages) - 1, -1, -1):
+        return self._measure(messages, self.session.compacted_prefix(), parts)
+
+    def _measure(
+        self, messages: list[Message], stale: int, parts: dict[str, int] | None = None
+    ) -> ContextState:
+        """The size of a context: the usage the provider reported for its last answer plus
+        a count of what came after, or (with no such answer after the first `stale`
+        messages, whose figures predate a compaction) a local estimate of it all."""
+        window = self._window()
+        counter = self._token_counter()
+        for index in range(len(messages) - 1, stale - 1, -1):
             usage = messages[index].usage
             if messages[index].role == "assistant" and usage is not None:
                 later = [m.to_wire() for m in messages[index + 1 :]]
                 tokens = usage.total_tokens + (counter.count_messages(later) if later else 0)
-                return ContextState(tokens, len(messages), window, "reported", parts)
+                return ContextState(tokens, len(messages), window, "reported", parts or {})
         parts = parts or self._context_parts(messages)
         tokens = sum(parts.values()) + counter.count_messages([])  # the reply's priming
         return ContextState(tokens, len(messages), window, "estimated", parts)
@@ -527,10 +540,13 @@ class Agent:
             ),
             "tool schemas": counter.count_tools([t.schema() for t in self.tools.values()]),
         }
-        for role in ("user", "assistant", "tool"):
-            wire = [m.to_wire() for m in messages if m.role == role]
-            if wire:
-                parts[f"{role} messages"] = count(wire)
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for message in messages:
+            group = "summaries" if message.status == "summary" else f"{message.role} messages"
+            groups.setdefault(group, []).append(message.to_wire())
+        for group in ("summaries", "user messages", "assistant messages", "tool messages"):
+            if group in groups:
+                parts[group] = count(groups[group])
         return parts
 
     # -- compaction --------------------------------------------------------------------------
@@ -540,7 +556,13 @@ class Agent:
         return self.config.context or self.settings.context
 
     def _window(self) -> int:
-        return self.profile.context_window or self.settings.model_backend.default_context_window
+        """The model's context window: what the provider said in a context-exceeded error,
+        else the model facts, else `default_context_window`."""
+        return (
+            self._learned_window
+            or self.profile.context_window
+            or self.settings.model_backend.default_context_window
+        )
 
     def should_compact(self) -> bool:
         """Whether the context has passed the compaction trigger."""
@@ -548,25 +570,36 @@ class Agent:
         return self.get_context_state().token_count > trigger
 
     async def compact(
-        self, *, focus: str | None = None, strategy: str | None = None, preview: bool = False
+        self,
+        *,
+        focus: str | None = None,
+        strategy: str | None = None,
+        preview: bool = False,
+        in_turn: bool = False,
+        preserve_recent_turns: int | None = None,
     ) -> CompactionResult:
         """Make the context shorter with the configured strategy (or `strategy`). The
         session gets a new state of kind `compaction`; no message leaves the file, and the
         states before it still give the whole context. `focus` steers a summary; with
-        `preview`, nothing changes and no model is asked."""
+        `preview`, nothing changes and no model is asked. `in_turn` says the last turn is
+        still running (its older tool steps may be folded too); `preserve_recent_turns`
+        overrides the configured number."""
         from mamba_agents.context import ContextManager
 
+        config = self.compaction_config
+        if preserve_recent_turns is not None:
+            config = dataclasses.replace(config, preserve_recent_turns=preserve_recent_turns)
         requests: list[Message] = []
         manager = ContextManager(
-            self.compaction_config,
+            config,
             window=self._window(),
             ask=lambda wire, instruction: self._ask_for_compaction(wire, instruction, requests),
             counter=self._token_counter(),
         )
         manager.add_messages(self.session.context())
         if preview:
-            return await manager.preview(strategy)
-        result = await manager.compact(focus=focus, strategy=strategy)
+            return await manager.preview(strategy, in_turn=in_turn)
+        result = await manager.compact(focus=focus, strategy=strategy, in_turn=in_turn)
         self._track(requests)
         if not result.removed_count:
             return result
@@ -595,34 +628,87 @@ class Agent:
                 )
                 self._tracker.add(record)
 
-    async def _compact_before(self, prompt: str | list[dict[str, Any]]) -> Event | None:
-        """Compact first when the context plus this prompt would pass the trigger (and
-        `auto_compact` is on); the event saying what was done. A compaction that fails
-        leaves the context as it was: the turn goes on, with an error event."""
+    def _fit_tool_result(self, message: Message) -> Message:
+        """A tool result as it enters the context: cut to `tool_result_max_tokens`."""
+        from mamba_agents.context import fit_tool_result
+
+        limit = self.compaction_config.tool_result_limit(self._window())
+        return fit_tool_result(message, limit, self._token_counter().count)
+
+    def _calibrated(self, overflow: ContextWindowExceededError, messages: list[Message]) -> int:
+        """The window the provider named, in our token counts: when it also said how many
+        tokens the prompt took, scaled by how far our local count falls short of that
+        (another tokenizer), so that compaction aims where the provider will agree."""
+        window = overflow.window or self._window()
+        if overflow.prompt_tokens:
+            local = self._measure(messages, len(messages)).token_count  # counted here
+            if local < overflow.prompt_tokens:
+                return max(int(window * local / overflow.prompt_tokens), 1)
+        return window
+
+    async def _keep_fitting(
+        self,
+        run: AgentRun,
+        recorder: SessionRecorder,
+        emit: Callable[[Event], None],
+        overflow: ContextWindowExceededError | None,
+    ) -> None:
+        """Before each request of `run`: compact when its context would pass the trigger
+        (with `auto_compact`). After the provider refused the prompt as too long
+        (`overflow`): compact whatever the trigger says, or raise a clear error when
+        compaction cannot help. A compaction in the middle of a run first saves the run's
+        messages so far, so the compaction state holds them (nothing is lost)."""
         config = self.compaction_config
-        if not config.auto_compact or not self.session.states:
-            return None
-        prompt_tokens = self._token_counter().count_messages([Message.user(prompt).to_wire()])
-        tokens = self.get_context_state().token_count + prompt_tokens
-        if tokens <= max(config.trigger_for(self._window()), self._compaction_retry_above):
-            return None
+        opening = run.recorded == 0 and len(run.new_messages) == 1  # only the prompt yet
+        if overflow is None and (not config.auto_compact or (opening and not self.session.states)):
+            return  # off, or the first prompt of a session: nothing before it to compact
+        stale = self.session.compacted_prefix(recorder.parent)
+        tokens = 0
+        if overflow is None:
+            threshold = max(config.trigger_for(self._window()), self._compaction_retry_above)
+            if _surely_below(run.messages, stale, threshold):
+                return
+            tokens = self._measure(run.messages, stale).token_count
+            if tokens <= threshold:
+                return
+        elif overflow.window:
+            self._learned_window = self._calibrated(overflow, run.messages)
+        if not opening:
+            recorder.save_progress(run.new_messages)
+            run.recorded = recorder.recorded
+            run.history = self.session.context()
+        if not self.session.states:  # the first prompt of a session: nothing to compact
+            if overflow is not None:
+                raise _too_long(overflow, "compaction could not help: nothing came before it")
+            return
         try:
-            result = await self.compact()
+            # The provider refused the prompt: keep only the last turn if need be.
+            keep = None if overflow is None else min(config.preserve_recent_turns, 1)
+            result = await self.compact(in_turn=not opening, preserve_recent_turns=keep)
         except AgentError as exc:
-            return ErrorEvent(type(exc).__name__, f"compaction failed: {exc}")
+            if overflow is not None:
+                raise _too_long(overflow, f"compaction failed: {exc}") from None
+            emit(ErrorEvent(type(exc).__name__, f"compaction failed: {exc}"))
+            return
         if not result.removed_count:
-            # It cannot help now (nothing older, or no shorter summary): try again once the
-            # context has grown by a quarter, rather than paying for it every turn.
-            self._compaction_retry_above = int(tokens * 1.25)
             reason = result.note or "nothing older than the recent turns to remove"
-            return ErrorEvent("CompactionError", f"compaction did not help: {reason}")
-        return CompactionEvent(
-            result.strategy,
-            result.removed_count,
-            result.tokens_before,
-            result.tokens_after,
-            result.cost_usd,
-            result.reached_target,
+            if overflow is not None:
+                raise _too_long(overflow, f"compaction could not help: {reason}")
+            # Try again once the context has grown by a quarter, not at every request.
+            self._compaction_retry_above = int(tokens * 1.25)
+            emit(ErrorEvent("CompactionError", f"compaction did not help: {reason}"))
+            return
+        run.history, recorder.parent = self.session.context(), self.session.head
+        self._compaction_retry_above = 0
+        emit(
+            CompactionEvent(
+                result.strategy,
+                result.removed_count,
+                result.tokens_before,
+                result.tokens_after,
+                result.cost_usd,
+                result.reached_target,
+            )
         )
 
     async def _ask_for_compaction(
@@ -702,6 +788,30 @@ class Agent:
     def reset_tracking(self) -> None:
         """Forget the usage and cost recorded so far."""
         self._tracker.reset()
+
+
+def _surely_below(messages: list[Message], stale: int, threshold: int) -> bool:
+    """Whether a context is below `threshold` tokens for certain, without a tokenizer: the
+    usage reported for its last answer plus one token per character after it (no token
+    is shorter than a character)."""
+    for index in range(len(messages) - 1, stale - 1, -1):
+        usage = messages[index].usage
+        if messages[index].role == "assistant" and usage is not None:
+            later = sum(len(json.dumps(m.to_wire())) for m in messages[index + 1 :])
+            return usage.total_tokens + later < threshold
+    return False
+
+
+def _too_long(overflow: ContextWindowExceededError, why: str) -> ContextWindowExceededError:
+    """The provider's context-exceeded error, saying why compaction did not fix it and what
+    the user can do."""
+    return ContextWindowExceededError(
+        f"{overflow}; {why}. Start a new session, /compact with another strategy, or use a "
+        "model with a larger window",
+        status_code=overflow.status_code,
+        prompt_tokens=overflow.prompt_tokens,
+        window=overflow.window,
+    )
 
 
 def _first(*values: Any) -> Any:

@@ -102,6 +102,7 @@ MESSAGE = Fields(
         "cost_source": _TEXT,
         "duration_ms": _NUMBER,
         "status": _TEXT,
+        "full_content": _TEXT,
     }
 )
 STATE = Fields(

@@ -209,6 +209,14 @@ class Session:
             ids.extend(state.added)
         return ids
 
+    def compacted_prefix(self, state_id: str | None = None) -> int:
+        """How many leading messages of the context at a state come from a compaction: the
+        usage figures they carry describe the longer context before it."""
+        for state in self._ancestors(state_id):
+            if state.context is not None:
+                return len(state.context) if state.kind == "compaction" else 0
+        return 0
+
     def context(self, state_id: str | None = None) -> list[Message]:
         """The messages forming the context at a state (default: the head)."""
         return [self.messages[i] for i in self.context_ids(state_id)]
@@ -318,10 +326,11 @@ class Session:
             self.states.setdefault(key, state)
 
     # -- serialization -----------------------------------------------------------------------
-    def _fragment(self, key: str, record: dict[str, Any]) -> str:
+    def _fragment(self, key: str, item: Message | State) -> str:
+        """The record's JSON line, made the first time it is asked for."""
         text = self._fragments.get(key)
         if text is None:
-            text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
+            text = json.dumps(item.to_record(), ensure_ascii=False, separators=(",", ":"))
             self._fragments[key] = text
         return text
 
@@ -339,10 +348,8 @@ class Session:
             "forked_from": self.forked_from,
             "head": self.head,
         }
-        messages = ",\n".join(
-            self._fragment("m" + k, m.to_record()) for k, m in self.messages.items()
-        )
-        states = ",\n".join(self._fragment("s" + k, s.to_record()) for k, s in self.states.items())
+        messages = ",\n".join(self._fragment("m" + k, m) for k, m in self.messages.items())
+        states = ",\n".join(self._fragment("s" + k, s) for k, s in self.states.items())
         head = json.dumps(header, ensure_ascii=False, indent=1)[:-2]
         return f'{head},\n "messages": [\n{messages}\n],\n "states": [\n{states}\n]\n}}\n'
 

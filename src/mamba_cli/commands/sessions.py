@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Annotated, Any
 
 import typer
@@ -117,6 +118,7 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
         f"- tokens: {usage.total.usage.input_tokens} in, {usage.total.usage.output_tokens} out; "
         f"cost {output.money(usage.cost_usd, places=4)}"
     )
+    lines += _compactions(session, state_id)
     system = session.system_prompt(state_id)
     if system:
         lines += ["", "## System", "", system]
@@ -130,6 +132,34 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
         for call in message.tool_calls:
             lines += ["", f"Tool call `{call.name}`:", "```json", call.arguments, "```"]
     return "\n".join(lines) + "\n"
+
+
+_FIGURES = ("removed_count", "tokens_before", "tokens_after")
+
+
+def _count(value: Any) -> int:
+    return value if type(value) is int else 0
+
+
+def _compactions(session: Any, state_id: str | None) -> list[str]:
+    """A line for each compaction behind the context shown, oldest first, naming the state
+    that still holds the whole context before it."""
+    lines = []
+    for state in reversed(session.lineage(state_id)):
+        if state.kind != "compaction" or not state.receipt:
+            continue
+        receipt = state.receipt
+        figures = SimpleNamespace(
+            **{key: _count(receipt.get(key)) for key in _FIGURES}  # a damaged file: 0
+        )
+        cost = receipt.get("cost_usd")
+        paid = f", {output.money(cost, places=4)}" if isinstance(cost, float) and cost else ""
+        lines.append(
+            f"- compacted ({receipt.get('strategy')}) at {state.created_at}: "
+            f"{output.compaction_figures(figures)}{paid}; the whole context before it: "
+            f"`mamba sessions show {state.parent_id}`"
+        )
+    return ["", "## Compactions", "", *lines] if lines else []
 
 
 @app.command("delete")
