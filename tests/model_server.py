@@ -54,7 +54,9 @@ from typing import Any
 
 
 def usage_for(body: dict[str, Any], text: str) -> dict[str, Any]:
-    prompt = sum(len(json.dumps(m.get("content") or "")) for m in body.get("messages", [])) // 4
+    """About four characters a token, of the messages' contents and the tool schemas."""
+    messages = sum(len(json.dumps(m.get("content") or "")) for m in body.get("messages", []))
+    prompt = (messages + len(json.dumps(body["tools"])) if body.get("tools") else messages) // 4
     completion = max(1, len(text) // 4)
     return {
         "prompt_tokens": prompt,

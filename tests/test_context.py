@@ -300,6 +300,7 @@ def test_agent_compaction_adds_a_state_and_deletes_nothing(home):
     assert all(m.id in agent.session.messages for m in before)  # nothing left the file
     assert agent.session_usage().total.request_count == requests_before + 1  # the summary's cost
     assert not agent.should_compact()
+    assert "summaries" in agent.get_context_state(detail=True).parts  # what /context shows
     # The file keeps it all: reloaded, and the state before gives the whole context back.
     from mamba_agents import SessionStore
 

@@ -70,7 +70,9 @@ class ContextManager:
         if manager.should_compact():
             result = await manager.compact()
 
-    `window` is the model's context window (thresholds default to ratios of it); `ask` is
+    `window` is the model's context window (thresholds default to ratios of it);
+    `reserved` the tokens every request spends outside the messages (system prompt, tool
+    schemas), counted in every figure; `ask` is
     how the summarising and scoring strategies reach a model: `(messages, instruction) ->
     (text, cost_usd)`. Without it those strategies raise ConfigError rather than invent a
     summary.
@@ -83,9 +85,11 @@ class ContextManager:
         window: int = DEFAULT_WINDOW,
         ask: AskModel | None = None,
         counter: Any = None,
+        reserved: int = 0,
     ) -> None:
         self.config = config or CompactionConfig()
         self.window = window
+        self.reserved = reserved
         self.ask = ask
         self._counter = counter
         self._messages: list[Message] = []
@@ -115,7 +119,7 @@ class ContextManager:
 
     @property
     def token_count(self) -> int:
-        return sum(self._tokens)
+        return self.reserved + sum(self._tokens)
 
     def get_context_state(self) -> ContextWindowState:
         return ContextWindowState(
@@ -136,7 +140,7 @@ class ContextManager:
             self._messages,
             units,
             protected(units, self.config.preserve_recent_turns, open_turn=in_turn),
-            self.config.target_for(self.window),
+            self.config.target_for(self.window) - self.reserved,
             self.ask,
             focus,
             estimate=lambda text: self._count(Message(role="user", content=text)),
@@ -199,21 +203,22 @@ class ContextManager:
             for index in sorted(removed)
             for m in planning.messages[planning.units[index].start : planning.units[index].end]
         )
-        before = sum(u.tokens for u in planning.units)
-        after = planning.total(plan)
+        before = self.reserved + sum(u.tokens for u in planning.units)
+        after = self.reserved + planning.total(plan)
+        target = self.config.target_for(self.window)
         note = None
-        if after > planning.target:
+        if after > target:
             turns = self.config.preserve_recent_turns
             note = (
-                f"could not reach {planning.target:,} tokens with {name}: what it keeps (the "
-                f"system prompt, the last {turns} turns, any summary) takes {after:,}"
+                f"could not reach {target:,} tokens with {name}: what it keeps (the system "
+                f"prompt and tool schemas, the last {turns} turns, any summary) takes {after:,}"
             )
         return CompactionResult(
             name,
             len(removed_ids),
             before,
             after,
-            planning.target,
+            target,
             removed_ids,
             plan.summary,
             plan.cost_usd,

@@ -590,11 +590,13 @@ class Agent:
         if preserve_recent_turns is not None:
             config = dataclasses.replace(config, preserve_recent_turns=preserve_recent_turns)
         requests: list[Message] = []
+        parts = self._context_parts([])
         manager = ContextManager(
             config,
             window=self._window(),
             ask=lambda wire, instruction: self._ask_for_compaction(wire, instruction, requests),
             counter=self._token_counter(),
+            reserved=parts["system prompt"] + parts["tool schemas"],
         )
         manager.add_messages(self.session.context())
         if preview:
@@ -699,7 +701,11 @@ class Agent:
             emit(ErrorEvent("CompactionError", f"compaction did not help: {reason}"))
             return
         run.history, recorder.parent = self.session.context(), self.session.head
-        self._compaction_retry_above = 0
+        # Still above the trigger (the recent turns alone are that large): compact again
+        # once the context has grown by a quarter, not before every request.
+        trigger = config.trigger_for(self._window())
+        above = result.tokens_after > trigger
+        self._compaction_retry_above = int(result.tokens_after * 1.25) if above else 0
         emit(
             CompactionEvent(
                 result.strategy,
