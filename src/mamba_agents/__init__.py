@@ -29,6 +29,11 @@ _EXPORTS = {
     "Tool": "mamba_agents.tools",
     "tool_from_function": "mamba_agents.tools",
     "AgentError": "mamba_agents.errors",
+    "Workflow": "mamba_agents.workflows",
+    "WorkflowConfig": "mamba_agents.workflows",
+    "WorkflowHooks": "mamba_agents.workflows",
+    "WorkflowResult": "mamba_agents.workflows",
+    "WorkflowState": "mamba_agents.workflows",
 }
 
 __all__ = ["__version__", *sorted(_EXPORTS)]

@@ -32,6 +32,7 @@ __all__ = [
     "ToolCallStarted",
     "ToolResult",
     "UsageEvent",
+    "WorkflowStepEvent",
     "event_from_dict",
     "parse_event",
 ]
@@ -203,7 +204,7 @@ class ErrorEvent(_EventBase):
 
 @dataclass(frozen=True)
 class CompactionEvent(_EventBase):
-    """The context was compacted before the run's first request: how many messages were
+    """The context was compacted before a model request: how many messages were
     folded or dropped, tokens before and after, what the summary request cost."""
 
     strategy: str
@@ -213,6 +214,18 @@ class CompactionEvent(_EventBase):
     cost_usd: float
     reached_target: bool
     type: Literal["compaction"] = "compaction"
+
+
+@dataclass(frozen=True)
+class WorkflowStepEvent(_EventBase):
+    """A workflow step begins (`status` `start`) or ends (the agent turn's status): its
+    number, the workflow's pattern and the agent that runs it."""
+
+    step: int
+    pattern: str
+    agent: str
+    status: str
+    type: Literal["workflow_step"] = "workflow_step"
 
 
 @dataclass(frozen=True)
@@ -280,6 +293,7 @@ Event = (
     | RetryEvent
     | ErrorEvent
     | CompactionEvent
+    | WorkflowStepEvent
     | RunResult
 )
 
@@ -295,6 +309,7 @@ _BY_TYPE: dict[str, type[_EventBase]] = {
         RetryEvent,
         ErrorEvent,
         CompactionEvent,
+        WorkflowStepEvent,
         RunResult,
     )
 }

@@ -59,6 +59,7 @@ from mamba_cli.commands import sessions as _sessions  # noqa: E402
 from mamba_cli.commands import tools as _tools  # noqa: E402
 from mamba_cli.commands import trust as _trust  # noqa: E402
 from mamba_cli.commands import usage as _usage  # noqa: E402
+from mamba_cli.commands import workflow as _workflow  # noqa: E402
 
 app.add_typer(_sessions.app, name="sessions")
 app.add_typer(_config.app, name="config")
@@ -69,5 +70,6 @@ app.add_typer(_mcp.app, name="mcp")
 _run.register(app)
 _chat.register(app)
 _trust.register(app)
+_workflow.register(app)
 
 _usage.register(app)

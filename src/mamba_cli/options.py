@@ -185,26 +185,33 @@ def agent_overrides(flags: AgentFlags) -> dict[str, dict[str, Any]]:
     }
 
 
-def agent_from_flags(
+@dataclasses.dataclass(frozen=True)
+class AgentParts:
+    """What the flags give every agent of a command: settings, the store (None: do not
+    save), the tools with their permission policy, and the MCP servers' manager."""
+
+    settings: Any
+    store: Any
+    tools: list[Any]
+    policy: Any
+    mcp: Any
+
+
+def agent_parts(
     ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None, ask_server: Any = None
-) -> Any:
-    """The Agent a command's flags describe: settings, the session to continue (or a fork
-    of it), whether to save, the tools and their permission policy, the MCP servers.
-    `ask_trust` is asked whether to trust the folder when its files want more than an
-    untrusted folder gets; `ask_server` whether a server that came with the folder may
-    start. `ctx` carries the global options (`--config`, `--verbose`)."""
-    from mamba_agents.engine import Agent
+) -> AgentParts:
+    """The parts the flags describe. `ask_trust` is asked whether to trust the folder when
+    its files want more than an untrusted folder gets; `ask_server` whether a server that
+    came with the folder may start. `ctx` carries the global options (`--config`,
+    `--verbose`)."""
     from mamba_agents.store import SessionStore
     from mamba_agents.tools import scrub_own_environment
     from mamba_cli.mcp_access import manager_for, servers_to_start
-    from mamba_cli.session_ref import pick_session
     from mamba_cli.settings import load_settings
 
     settings = load_settings(ctx, agent_overrides(flags), ask_trust)
     # Keys stay in this process's memory, not in the environment block tools could read.
     scrub_own_environment()
-    store = SessionStore()
-    session = pick_session(store, continue_latest=flags.continue_latest, ref=flags.session)
     save = not flags.no_save and settings.session.save
     access = ToolAccess(
         list(flags.allow), list(flags.deny), flags.allow_all, flags.no_tools, flags.sandbox
@@ -213,12 +220,27 @@ def agent_from_flags(
     servers, held = (
         ([], []) if flags.no_tools else servers_to_start(settings, flags.mcp_config, ask_server)
     )
+    store = SessionStore() if save else None
+    return AgentParts(settings, store, tools, policy, manager_for(settings, servers, held))
+
+
+def agent_from_flags(
+    ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None, ask_server: Any = None
+) -> Any:
+    """The Agent a command's flags describe (see `agent_parts`), continuing the session
+    they name (or a fork of it)."""
+    from mamba_agents.engine import Agent
+    from mamba_agents.store import SessionStore
+    from mamba_cli.session_ref import pick_session
+
+    session = pick_session(SessionStore(), continue_latest=flags.continue_latest, ref=flags.session)
+    parts = agent_parts(ctx, flags, ask_trust, ask_server)
     return Agent(
-        settings=settings,
+        settings=parts.settings,
         session=session,
-        store=store if save else None,
+        store=parts.store,
         system_prompt=flags.system or "",
-        tools=tools,
-        permissions=policy,
-        mcp=manager_for(settings, servers, held),
+        tools=parts.tools,
+        permissions=parts.policy,
+        mcp=parts.mcp,
     )

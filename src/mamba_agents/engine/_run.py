@@ -151,6 +151,7 @@ class AgentRun:
         self._streamed: list[str] = []  # text of the request in progress
         self._finished: dict[str, str] = {}  # results of the tool step in progress
         self._halted: str | None = None
+        self._finishing = False
         self._in_flight: ModelRequest | None = None  # the request being answered
         self._called: set[str] = set()  # calls announced with a tool_call event
         self._started = time.monotonic()
@@ -201,6 +202,9 @@ class AgentRun:
         if self._halted is not None:
             self.close()
             return None
+        if self._finishing and self._pending is None:
+            self.status = "success"
+            return None
         limit = self.limits.reached(self.num_turns, self.cost_usd)
         if limit is not None:
             self._end(limit, f"Error: not run: the run stopped ({limit} reached)")
@@ -208,6 +212,11 @@ class AgentRun:
         if self._pending is not None:
             return await self._tool_step(self._pending)
         return await self._model_step()
+
+    def finish(self) -> None:
+        """End the run as a success once the step in progress is done (a workflow has its
+        answer); no further model request is made."""
+        self._finishing = True
 
     def halt(self, status: str) -> None:
         """End the run with `status` (`interrupted`, `timeout`) at the next chance; a step

@@ -101,7 +101,8 @@ class Agent:
 
     `toolsets` are more tools in groups (such as `MCPClientManager.get_toolsets()`);
     `mcp` is a manager whose servers the agent starts at its first turn (and stops in
-    `aclose()`), offering their tools as `mcp__<server>__<tool>`.
+    `aclose()`), offering their tools as `mcp__<server>__<tool>`. `name` and `description`
+    say who the agent is in a workflow.
     """
 
     def __init__(
@@ -119,6 +120,8 @@ class Agent:
         approver: Approver | None = None,
         toolsets: Sequence[Iterable[Tool]] | None = None,
         mcp: MCPClientManager | None = None,
+        name: str | None = None,
+        description: str = "",
     ):
         self.settings = settings if settings is not None else AgentSettings()
         self.config = config or AgentConfig()
@@ -127,6 +130,10 @@ class Agent:
             model or cfg.model, base_url=cfg.base_url, transport=cfg.transport
         )
         self.model = self.route.model
+        self.name = name or self.model
+        """What workflows call the agent (default: its model)."""
+        self.description = description
+        """What the agent is for (a router picks agents by it)."""
         self._backend = backend
         self._own_tools: dict[str, Tool] = {}
         for item in [*(tools or ()), *(t for toolset in toolsets or () for t in toolset)]:
@@ -218,6 +225,7 @@ class Agent:
         max_turns: int | None = None,
         max_cost: float | None = None,
         on_event: Callable[[Event], None] | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
     ) -> AsyncIterator[AgentRun]:
         """Run one user turn a step at a time::
 
@@ -230,6 +238,8 @@ class Agent:
         before this turn) or stop. When the block ends the run is recorded like any other
         (a run left early is `interrupted`) and `run.final` holds its `RunResult`.
         `on_event` receives every event as it happens (text deltas, retries, tool calls).
+        `tools` are offered for this turn only, beside the agent's own (replacing any of the
+        same name): a workflow's own tools, such as its final-answer tool.
         """
         if not isinstance(prompt, str | list):
             raise ConfigError(f"prompt: expected text or a list of content parts, got {prompt!r}")
@@ -287,7 +297,7 @@ class Agent:
         self._in_turn = True
         try:
             await self.start_mcp()  # the first turn starts the servers; a timeout counts
-            run.tools = self.tools
+            run.tools = {**self.tools, **{t.name: t for t in map(as_tool, tools)}}
             announce()
             yield run
         except asyncio.CancelledError:
@@ -312,6 +322,7 @@ class Agent:
         max_turns: int | None = None,
         max_cost: float | None = None,
         timeout: float | None = None,
+        tools: Sequence[Tool | Callable[..., Any]] = (),
     ) -> AsyncIterator[Event]:
         """Run one user turn, yielding its events as they happen: `InitEvent` first, a
         `RunResult` always last.
@@ -327,7 +338,11 @@ class Agent:
 
         async def produce() -> None:
             async with self.iter(
-                prompt, max_turns=max_turns, max_cost=max_cost, on_event=queue.put_nowait
+                prompt,
+                max_turns=max_turns,
+                max_cost=max_cost,
+                on_event=queue.put_nowait,
+                tools=tools,
             ) as run:
                 async for _ in run:
                     pass
@@ -356,6 +371,13 @@ class Agent:
     def set_approver(self, approver: Approver | None) -> None:
         """Who is asked about tool calls the permission policy says "ask" for."""
         self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
+
+    def finish_turn(self) -> None:
+        """End the running turn as a success once its current step is done (a workflow's
+        final-answer tool does this)."""
+        if self._running is not None:
+            for run in self._running.runs:
+                run.finish()
 
     def interrupt(self) -> None:
         """Stop the running turn (from a signal handler); it ends with status `interrupted`."""

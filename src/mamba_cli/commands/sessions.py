@@ -118,12 +118,16 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
         f"- tokens: {usage.total.usage.input_tokens} in, {usage.total.usage.output_tokens} out; "
         f"cost {output.money(usage.cost_usd, places=4)}"
     )
-    lines += _compactions(session, state_id)
+    lines += _compactions(session, state_id) + _workflow_steps(session, state_id)
     system = session.system_prompt(state_id)
     if system:
         lines += ["", "## System", "", system]
     for message in session.context(state_id):
-        title = {"user": "User", "assistant": "Assistant", "tool": f"Tool result ({message.name})"}
+        title = {
+            "user": "User",
+            "assistant": f"Assistant ({message.name})" if message.name else "Assistant",
+            "tool": f"Tool result ({message.name})",
+        }
         lines += ["", f"## {title.get(message.role, message.role)}"]
         if message.status:
             lines.append(f"*({message.status})*")
@@ -135,6 +139,25 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
 
 
 _FIGURES = ("removed_count", "tokens_before", "tokens_after")
+
+
+def _workflow_steps(session: Any, state_id: str | None) -> list[str]:
+    """A line for each step of a workflow session, naming the session of the agent's own
+    conversation."""
+    lines = []
+    for state in reversed(session.lineage(state_id)):
+        receipt = state.receipt or {}
+        if state.kind != "workflow" or "step" not in receipt:
+            continue
+        cost = receipt.get("cost_usd")
+        paid = f", {output.money(cost, places=4)}" if isinstance(cost, float) else ""
+        link = receipt.get("session_id")
+        where = f"; its conversation: `mamba sessions show {link}`" if isinstance(link, str) else ""
+        lines.append(
+            f"- step {receipt.get('step')} ({receipt.get('agent')}, {receipt.get('type')}): "
+            f"{receipt.get('status')}{paid}{where}"
+        )
+    return ["", "## Workflow steps", "", *lines] if lines else []
 
 
 def _count(value: Any) -> int:
