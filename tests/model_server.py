@@ -33,7 +33,8 @@ A reply is a dict:
   {"invalid_json": True}                       send a malformed stream chunk
   {"finish_reason": "length"}                  end with this finish reason (default: "stop",
                                                or "tool_calls" for tool calls)
-Every request body and its headers are kept in `requests`.
+Every request body and its headers are kept in `requests`; `most_in_flight` says how many
+were answered at the same time at most.
 
 With `context_window=N` the server has a window like a real one: a request whose prompt takes
 more than N tokens (counted as `usage_for` does) is answered with HTTP 400, in OpenAI's shape
@@ -160,6 +161,8 @@ class ScriptedModelServer:
         self.context_window = context_window
         self.context_error = context_error
         self.refused = 0  # requests refused as too long for the context window
+        self.in_flight = 0
+        self.most_in_flight = 0  # the most requests answered at the same time
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self._lock = threading.Lock()
@@ -214,6 +217,16 @@ class ScriptedModelServer:
                 pass
 
             def do_POST(self) -> None:
+                with server._lock:
+                    server.in_flight += 1
+                    server.most_in_flight = max(server.most_in_flight, server.in_flight)
+                try:
+                    self._answer()
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
+
+            def _answer(self) -> None:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 reply = server._next_reply(body, {k.lower(): v for k, v in self.headers.items()})

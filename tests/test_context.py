@@ -598,3 +598,109 @@ def test_usage_from_before_a_compaction_is_not_taken_as_the_size_after(home):
     asyncio.run(agent.compact())
     state = agent.get_context_state()  # the kept answer's usage describes the longer context
     assert state.source == "estimated" and state.token_count < 1000
+
+
+# -- regressions: what trying it as a user found -----------------------------------------------
+def test_after_one_huge_turn_the_next_prompt_still_fits(home):
+    # The last turn alone fills the window; the new prompt is the recent turn now.
+    agent, backend = agent_with_history(
+        home, 2, strategy="sliding_window", trigger_threshold_tokens=None, target_tokens=None
+    )
+    huge = [Message.user("word " * 3000), Message(role="assistant", content="ok")]
+    agent.session.add_state(parent_id=agent.session.head, new_messages=huge)
+    backend.script[:] = [{"status": 400, "error": OPENAI_TOO_LONG}, {"text": "fits"}]
+    result = agent.run_sync("hi")
+    assert result.status == "success" and result.output == "fits"
+    assert "word word" not in json.dumps(backend.requests[-1]["messages"])
+
+
+def test_a_prompt_too_long_by_itself_compacts_nothing(home):
+    agent, backend = agent_with_history(
+        home, 6, strategy="sliding_window", trigger_threshold_tokens=None, target_tokens=None
+    )
+    states = len(agent.session.states)
+    backend.script[:] = [{"status": 400, "error": LLAMACPP_TOO_LONG}]
+    from mamba_agents.errors import ContextWindowExceededError
+
+    with pytest.raises(ContextWindowExceededError, match="the prompt alone takes"):
+        agent.run_sync("big " * 2000)
+    assert len(agent.session.states) == states and len(backend.requests) == 1
+
+
+def test_what_compaction_costs_counts_in_the_run_and_its_limit(home):
+    agent, backend = agent_with_history(
+        home, 10, strategy="summarize_older", preserve_recent_turns=1
+    )
+    backend.script[:] = [{"text": "Goals: finish"}, {"text": "the answer"}]
+    result = agent.run_sync("and now?")
+    summary = next(m for m in agent.session.messages.values() if m.status == "compaction_request")
+    answer = agent.get_messages()[-1]
+    assert result.cost_usd == pytest.approx(summary.cost_usd + answer.cost_usd)
+    # mamba usage counts the summary request too (the compaction's receipt names it).
+    from mamba_agents.store._usage_index import session_rows
+
+    ids = {row[0] for row in session_rows(agent.session)}
+    assert summary.id in ids and answer.id in ids
+
+
+def test_rewind_steps_over_a_compaction_and_undoes_it_right_after(home):
+    agent, backend = agent_with_history(home, 10, strategy="sliding_window")
+    before = agent.get_messages()
+    asyncio.run(agent.compact())
+    agent.rewind(1)  # right after a compaction: undo it
+    assert agent.get_messages() == before
+    asyncio.run(agent.compact())
+    backend.script[:] = [{"text": "next"}]
+    agent.run_sync("one more")
+    agent.rewind(1)  # removes the turn, and the compaction before it
+    assert agent.get_messages() == before
+
+
+def test_a_trigger_alone_sets_a_target_below_it_and_ratios_must_agree():
+    assert CompactionConfig(trigger_threshold_tokens=3000).target_for(8192) == 2250
+    assert CompactionConfig().target_for(10_000) == 5000
+    with pytest.raises(ConfigError, match="target_ratio"):
+        CompactionConfig(trigger_ratio=0.3, target_ratio=0.9)
+
+
+def test_a_limit_too_small_to_cut_leaves_the_result_whole():
+    from mamba_agents.context import fit_tool_result
+
+    message = Message.tool_result(ToolCall("c", "t", "{}"), "x" * 40)
+    assert fit_tool_result(message, 5, len) is message
+    lines = Message.tool_result(ToolCall("c", "t", "{}"), "".join(f"row {n}\n" for n in range(500)))
+    cut = fit_tool_result(lines, 300, len)
+    head, _, _ = cut.content.partition("\n[...")
+    assert head.endswith("\n") or head.splitlines()[-1].startswith("row ")
+    assert all(line.startswith(("row ", "[...", "")) for line in cut.content.splitlines())
+
+
+@pytest.mark.parametrize(
+    ("change", "key"),
+    [
+        ({"kind": "squash"}, "kind"),
+        ({"receipt": {"tokens_before": -5}}, "tokens_before"),
+        ({"receipt": {"cost_usd": "NaN"}}, "cost_usd"),
+        ({"receipt": {"removed_ids": 5}}, "removed_ids"),
+        ({"receipt": {"note": [1, 2]}}, "note"),
+    ],
+)
+def test_a_damaged_compaction_state_is_a_one_line_error(home, change, key):
+    from mamba_agents import SessionStore
+    from mamba_agents.errors import SessionError
+
+    agent, _ = agent_with_history(home, 10, strategy="sliding_window")
+    asyncio.run(agent.compact())
+    store = SessionStore()
+    path = store.path_for(agent.session.id)
+    data = json.loads(path.read_text())
+    state = next(s for s in data["states"] if s["kind"] == "compaction")
+    for field, value in change.items():
+        if field == "receipt":
+            state["receipt"].update(value)
+        else:
+            state[field] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(SessionError, match=key) as caught:
+        SessionStore().load(agent.session.id)
+    assert "\n" not in str(caught.value)

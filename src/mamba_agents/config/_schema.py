@@ -200,6 +200,11 @@ class CompactionConfig:
                 raise ConfigError(f"context.{key}: must be above 0 and at most 1")
         if self.preserve_recent_turns < 0:
             raise ConfigError("context.preserve_recent_turns: must not be negative")
+        if self.target_ratio >= self.trigger_ratio:
+            raise ConfigError(
+                f"context.target_ratio ({self.target_ratio}) must be below "
+                f"context.trigger_ratio ({self.trigger_ratio})"
+            )
         trigger, target = self.trigger_threshold_tokens, self.target_tokens
         if trigger is not None and target is not None and target >= trigger:
             raise ConfigError(
@@ -212,8 +217,12 @@ class CompactionConfig:
         return self.trigger_threshold_tokens or int(window * self.trigger_ratio)
 
     def target_for(self, window: int) -> int:
-        """The token count a compaction aims at, for a model with this window."""
-        return self.target_tokens or int(window * self.target_ratio)
+        """The token count a compaction aims at, for a model with this window: below the
+        trigger whatever the ratios say (three quarters of it at most, when only the
+        trigger is set)."""
+        if self.target_tokens:
+            return self.target_tokens
+        return min(int(window * self.target_ratio), int(self.trigger_for(window) * 0.75))
 
     def tool_result_limit(self, window: int) -> int:
         """The most tokens one tool result may take in the context."""

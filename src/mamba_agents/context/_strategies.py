@@ -29,6 +29,10 @@ SCORING_PROMPT = """Rate how much each numbered turn above still matters for the
 from 0 (not at all) to 9 (essential). Answer with JSON only: {"scores": {"1": 5, "2": 0, ...}}"""
 
 
+MAX_SUMMARY_PARTS = 8
+"""The most requests one summary may take; older history beyond them is folded unread."""
+
+
 @dataclass
 class Plan:
     """What a compaction would do: units to drop, units to fold into a summary (its text
@@ -158,7 +162,9 @@ class SummarizeOlderStrategy:
         # A history too long for one request is summarised in parts, each carrying on from
         # the summary so far.
         summary = ""
-        for batch in planning.batches(fold):
+        # At most MAX_SUMMARY_PARTS requests: beyond that the oldest parts are folded
+        # without being read (they stay in the session file).
+        for batch in planning.batches(fold)[-MAX_SUMMARY_PARTS:]:
             wire = planning.wire(batch)
             if summary:
                 wire.insert(0, {"role": "user", "content": _summary_so_far(summary)})

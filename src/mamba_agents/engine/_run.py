@@ -137,6 +137,8 @@ class AgentRun:
         self.stop_reason: str | None = None
         self.permission_denials: list[dict[str, Any]] = []
         self.usage_tracker = UsageTracker(pricing)
+        self.compaction_cost = 0.0
+        """What the compactions during the run cost (part of `cost_usd` and its limit)."""
         self.recorded = 0
         """How many of `new_messages` are already in `history` (a compaction during the
         run saved them to the session first)."""
@@ -175,7 +177,7 @@ class AgentRun:
 
     @property
     def cost_usd(self) -> float:
-        return self.usage_tracker.get_cost()
+        return self.usage_tracker.get_cost() + self.compaction_cost
 
     @property
     def output(self) -> str:

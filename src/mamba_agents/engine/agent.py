@@ -629,6 +629,7 @@ class Agent:
             return result
         summaries = [m for m in result.messages if m.id not in self.session.messages]
         receipt = {k: v for k, v in result.to_dict().items() if k != "summary"}
+        receipt["request_ids"] = [m.id for m in requests]  # priced in `mamba usage`
         self.session.add_compaction(
             context=list(result.messages),
             stored=[*summaries, *requests],
@@ -658,6 +659,21 @@ class Agent:
 
         limit = self.compaction_config.tool_result_limit(self._window())
         return fit_tool_result(message, limit, self._token_counter().count)
+
+    def _refuse_if_the_prompt_alone_is_too_long(
+        self, run: AgentRun, overflow: ContextWindowExceededError
+    ) -> None:
+        """Raise before compacting anything when the new prompt (with the system prompt
+        and tool schemas) could not fit the window even with no history at all."""
+        alone = self._measure(run.new_messages[-1:], 1).token_count
+        if alone > self._window():
+            raise _too_long(
+                overflow,
+                f"the prompt alone takes about {alone:,} tokens with the system prompt and "
+                "tool schemas",
+                advice="shorten the prompt (or offer fewer tools), or use a model with a "
+                "larger window",
+            )
 
     def _calibrated(self, overflow: ContextWindowExceededError, messages: list[Message]) -> int:
         """The window the provider named, in our token counts: when it also said how many
@@ -705,9 +721,14 @@ class Agent:
             if overflow is not None:
                 raise _too_long(overflow, "compaction could not help: nothing came before it")
             return
+        if overflow is not None and opening:
+            self._refuse_if_the_prompt_alone_is_too_long(run, overflow)
         try:
-            # The provider refused the prompt: keep only the last turn if need be.
-            keep = None if overflow is None else min(config.preserve_recent_turns, 1)
+            # The provider refused the prompt: keep only the running turn if need be (at
+            # the start of a turn that is the new prompt itself, outside the history).
+            keep = (
+                None if overflow is None else 0 if opening else min(config.preserve_recent_turns, 1)
+            )
             result = await self.compact(in_turn=not opening, preserve_recent_turns=keep)
         except AgentError as exc:
             if overflow is not None:
@@ -723,6 +744,7 @@ class Agent:
             emit(ErrorEvent("CompactionError", f"compaction did not help: {reason}"))
             return
         run.history, recorder.parent = self.session.context(), self.session.head
+        run.compaction_cost += result.cost_usd
         # Still above the trigger (the recent turns alone are that large): compact again
         # once the context has grown by a quarter, not before every request.
         trigger = config.trigger_for(self._window())
@@ -782,6 +804,8 @@ class Agent:
 
     def rewind(self, turns: int = 1) -> State | None:
         """Continue from `turns` turns back; the later states stay in the session file.
+        A compaction is stepped over, not counted as a turn (the context before it comes
+        back); right after one, `rewind(1)` undoes it.
 
         Returns the state now continued from (None: the start of the conversation).
         """
@@ -789,11 +813,16 @@ class Agent:
         for _ in range(turns):
             if state is None:
                 break
-            state = self.session.states.get(state.parent_id) if state.parent_id else None
+            state = self._parent(state)
+            while state is not None and state.kind == "compaction":
+                state = self._parent(state)
         self.session.head = state.id if state else None
         if self.store is not None:
             self.store.save(self.session)
         return state
+
+    def _parent(self, state: State) -> State | None:
+        return self.session.states.get(state.parent_id) if state.parent_id else None
 
     def fork(self) -> Session:
         """Continue in a new session that starts with this one's current context."""
@@ -830,12 +859,15 @@ def _surely_below(messages: list[Message], stale: int, threshold: int) -> bool:
     return False
 
 
-def _too_long(overflow: ContextWindowExceededError, why: str) -> ContextWindowExceededError:
+def _too_long(
+    overflow: ContextWindowExceededError,
+    why: str,
+    advice: str = "start a new session, or use a model with a larger window",
+) -> ContextWindowExceededError:
     """The provider's context-exceeded error, saying why compaction did not fix it and what
     the user can do."""
     return ContextWindowExceededError(
-        f"{overflow}; {why}. Start a new session, /compact with another strategy, or use a "
-        "model with a larger window",
+        f"{overflow}; {why}. To go on: {advice}",
         status_code=overflow.status_code,
         prompt_tokens=overflow.prompt_tokens,
         window=overflow.window,

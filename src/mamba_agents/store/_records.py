@@ -132,7 +132,7 @@ def _timestamp(record: Mapping[str, Any], where: str, key: str) -> None:
 
 def _amount(record: Mapping[str, Any], where: str, key: str) -> None:
     value = record.get(key)
-    if value is not None and not 0 <= value < math.inf:  # NaN compares false
+    if value is not None and (type(value) not in (int, float) or not 0 <= value < math.inf):
         _fail(_path(where, key), "a number >= 0", value)
 
 
@@ -198,7 +198,33 @@ def check_state(record: object, where: str, messages: Mapping[str, Any]) -> dict
     _timestamp(state, where, "created_at")
     _ids(state, where, "added", messages)
     _ids(state, where, "context", messages)
+    if state.get("kind", "turn") not in STATE_KINDS:
+        _fail(_path(where, "kind"), " or ".join(STATE_KINDS), state.get("kind"))
+    receipt = state.get("receipt")
+    if receipt is not None:
+        _check_receipt(receipt, _path(where, "receipt"), messages)
     return state
+
+
+STATE_KINDS = ("turn", "fork", "compaction", "workflow")
+_RECEIPT_COUNTS = ("removed_count", "tokens_before", "tokens_after", "target_tokens", "step",
+                   "total_steps", "duration_ms")  # fmt: skip
+
+
+def _check_receipt(receipt: Mapping[str, Any], where: str, messages: Mapping[str, Any]) -> None:
+    """A compaction's or a workflow step's receipt: counts, costs and message ids."""
+    for key in _RECEIPT_COUNTS:
+        count = receipt.get(key)
+        if count is not None and (type(count) is not int or not 0 <= count <= MAX_TOKENS):
+            _fail(_path(where, key), f"a whole number from 0 to {MAX_TOKENS}", count)
+    _amount(receipt, where, "cost_usd")
+    for key in ("removed_ids", "request_ids"):
+        if type(receipt.get(key, [])) is not list:
+            _fail(_path(where, key), "a list of message ids", receipt.get(key))
+    _ids(receipt, where, "request_ids", messages)
+    for key in ("note", "strategy", "error", "status", "agent", "workflow"):
+        if type(receipt.get(key)) not in _TEXT:
+            _fail(_path(where, key), "text", receipt.get(key))
 
 
 def check_parents(parents: dict[str, str | None]) -> None:

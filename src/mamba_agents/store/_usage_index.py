@@ -64,6 +64,15 @@ def _row(
     )
 
 
+def priced_ids(state: dict[str, Any]) -> list[str]:
+    """The ids of the messages whose requests a state (as a record) accounts for: those it
+    added, and for a compaction the requests that wrote its summary or scores."""
+    ids = list(state.get("added") or ())
+    if state.get("kind") == "compaction":
+        ids += (state.get("receipt") or {}).get("request_ids") or []
+    return ids
+
+
 def session_rows(
     session: Session, state_ids: Iterable[str] | None = None
 ) -> list[tuple[object, ...]]:
@@ -74,7 +83,7 @@ def session_rows(
     )
     rows = []
     for state in states:
-        for message_id in state.added:
+        for message_id in priced_ids(state.to_record()):
             message = session.messages[message_id]
             usage = message.usage
             if message.role != "assistant" or usage is None:
@@ -147,7 +156,7 @@ def _read_document(path: str) -> _Document | None:
     if text is None:
         return None
     data, records = checked_document(text, Path(path))
-    added = [mid for state in data["states"] for mid in state.get("added") or ()]
+    added = [mid for state in data["states"] for mid in priced_ids(state)]
     return _Document(
         data["id"],
         data.get("cwd") or "",
