@@ -63,6 +63,19 @@ McpConfig = Annotated[
 ]
 
 
+OutputFormat = Annotated[
+    str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
+]
+
+
+def check_output_format(value: str) -> None:
+    """`--output-format` must be one of the three formats."""
+    from mamba_agents.errors import ConfigError
+
+    if value not in ("text", "json", "stream-json"):
+        raise ConfigError(f"--output-format: must be text, json or stream-json, not {value!r}")
+
+
 @dataclasses.dataclass(frozen=True)
 class AgentFlags:
     """What the shared flags of `run` and `chat` say, parsed and typed."""

@@ -7,7 +7,6 @@ comes first. Every key is checked; a bad file is one error naming the file and t
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -121,17 +120,9 @@ def found() -> dict[str, Path]:
 
 def load(path: Path) -> WorkflowSpec:
     """Read and check a workflow file."""
-    from mamba_agents.errors import ConfigError
+    from mamba_agents.config import read_toml
 
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
-    return _checked(path, data)
+    return _checked(path, read_toml(path))
 
 
 def _checked(path: Path, data: dict[str, Any]) -> WorkflowSpec:

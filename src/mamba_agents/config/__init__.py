@@ -9,6 +9,7 @@ from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._files import read_toml
 from mamba_agents.config._loader import LoadedLayers, build_section, coerce, config_layers
 from mamba_agents.config._mcp import MCPServerConfig, read_mcp_json
 from mamba_agents.config._mcp_files import (
@@ -64,6 +65,7 @@ __all__ = [
     "is_trusted",
     "project_server_answer",
     "read_mcp_json",
+    "read_toml",
     "remember_project_server",
     "remove_server",
     "rules_path",

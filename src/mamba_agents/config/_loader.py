@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from mamba_agents.config._files import read_toml
 from mamba_agents.config._mcp import read_mcp_json, servers_from_toml
 from mamba_agents.config._mcp_files import servers_path
 from mamba_agents.config._rules import rules_path
@@ -79,15 +80,7 @@ def env_layer(source: str, variables: Mapping[str, str]) -> dict[str, dict[str, 
 
 def toml_layer(path: Path) -> dict[str, dict[str, Any]]:
     """The settings of a TOML file; unknown tables and keys are errors naming the file."""
-    try:
-        with path.open("rb") as handle:
-            data = tomllib.load(handle)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not UTF-8 text") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path}: TOML syntax error: {exc}") from None
+    data = read_toml(path)
     layer: dict[str, dict[str, Any]] = {}
     for section, table in data.items():
         if section == "models":

@@ -28,17 +28,10 @@ def run(
     ] = None,
     *,
     flags: opt.AgentFlags,
-    output_format: Annotated[
-        str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
-    ] = "text",
+    output_format: opt.OutputFormat = "text",
 ) -> int:
     """Run one prompt and print the answer."""
-    from mamba_agents.errors import ConfigError
-
-    if output_format not in ("text", "json", "stream-json"):
-        raise ConfigError(
-            f"--output-format: must be text, json or stream-json, not {output_format!r}"
-        )
+    opt.check_output_format(output_format)
     text = read_prompt(prompt)
     return execute(opt.agent_from_flags(ctx, flags), text, output_format)
 

@@ -42,9 +42,7 @@ def workflow(
     ] = None,
     *,
     flags: opt.AgentFlags,
-    output_format: Annotated[
-        str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
-    ] = "text",
+    output_format: opt.OutputFormat = "text",
 ) -> int:
     """Run a workflow on a task: mamba workflow NAME "task"."""
     from mamba_agents.errors import ConfigError
@@ -57,10 +55,7 @@ def workflow(
         if not task:
             raise ConfigError("show: name the workflow to show (mamba workflow show NAME)")
         return show(workflow_files.find(task))
-    if output_format not in ("text", "json", "stream-json"):
-        raise ConfigError(
-            f"--output-format: must be text, json or stream-json, not {output_format!r}"
-        )
+    opt.check_output_format(output_format)
     if flags.session or flags.continue_latest:
         raise ConfigError("--session/--continue: a workflow starts sessions of its own")
     spec = workflow_files.find(name)
