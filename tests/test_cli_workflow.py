@@ -177,3 +177,64 @@ def test_ctrl_c_keeps_the_completed_steps(mamba, server, home):
     flow = next(s for s in sessions if s["title"] == "hello" and s["model"] is None)
     shown = mamba("sessions", "show", flow["id"])
     assert shown.code == 0 and "step 1 (drafter, chain): success" in shown.stdout
+
+
+ROUTER = """pattern = "router"
+[agents.coder]
+description = "writes code"
+[agents.writer]
+description = "writes prose"
+[router]
+agents = ["coder", "writer"]
+"""
+
+EVALUATE = """pattern = "evaluator_optimizer"
+[agents.writer]
+system_prompt = "You write."
+[agents.critic]
+system_prompt = "You judge."
+[evaluator_optimizer]
+generator = "writer"
+evaluator = "critic"
+min_rating = "EXCELLENT"
+max_refinements = 1
+"""
+
+
+def test_router_through_the_command(mamba, server, home):
+    workflow_file(home, "route", ROUTER)
+    server.add({"text": '{"agent": "writer"}'}, {"text": "once upon a time"})
+    result = run_workflow(mamba, server, "route", "a story", "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["result"] == "once upon a time"
+    assert [s["agent"] for s in data["steps"]] == ["router", "writer"]
+    assert "- writer: writes prose" in server.requests[0]["messages"][-1]["content"]
+
+
+def test_evaluator_optimizer_through_the_command(mamba, server, home):
+    workflow_file(home, "polish", EVALUATE)
+    server.add(
+        {"text": "v1"},
+        {"text": '{"rating": "FAIR", "feedback": "more rhythm"}'},
+        {"text": "v2"},
+        {"text": '{"rating": "GOOD", "feedback": "fine"}'},
+    )
+    result = run_workflow(mamba, server, "polish", "a line of verse")
+    assert result.code == 0, result.stderr
+    assert result.stdout.strip() == "v2"  # the best rated after the one refinement allowed
+    assert "more rhythm" in server.requests[2]["messages"][-1]["content"]
+
+
+def test_plan_execute_through_the_command(mamba, server):
+    server.add(
+        {"text": "1. look\n2. answer"},
+        {"text": "looked"},
+        {"text": "answered"},
+        {"text": "All done: 42"},
+    )
+    result = run_workflow(mamba, server, "plan-execute", "find the answer", "-o", "json")
+    assert result.code == 0, result.stderr
+    data = result.json()
+    assert data["result"] == "All done: 42"
+    assert [s["type"] for s in data["steps"]] == ["plan", "execute", "execute", "answer"]
