@@ -116,8 +116,12 @@ def test_stream_json_has_workflow_step_events_and_the_result_lists_steps(mamba, 
         (2, "reviewer", "start"),
         (2, "reviewer", "success"),
     ]
+    from mamba_agents.events import parse_event
+
+    assert [parse_event(line).type for line in result.stdout.splitlines()][-1] == "result"
     final = lines[-1]
     assert final["type"] == "result" and final["status"] == "success"
+    assert final["num_turns"] == 2
     assert [s["agent"] for s in final["steps"]] == ["drafter", "reviewer"]
     assert final["total_cost_usd"] == pytest.approx(sum(s["cost_usd"] for s in final["steps"]))
 

@@ -219,12 +219,13 @@ class CompactionEvent(_EventBase):
 @dataclass(frozen=True)
 class WorkflowStepEvent(_EventBase):
     """A workflow step begins (`status` `start`) or ends (the agent turn's status): its
-    number, the workflow's pattern and the agent that runs it."""
+    number, the workflow's pattern, the agent that runs it and what the step is for."""
 
     step: int
     pattern: str
     agent: str
     status: str
+    description: str = ""
     type: Literal["workflow_step"] = "workflow_step"
 
 

@@ -72,6 +72,7 @@ class WorkflowStep:
     duration_ms: int = 0
     session_id: str | None = None
     state_id: str | None = None
+    num_turns: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +85,7 @@ class WorkflowStep:
             "usage": self.usage.to_dict(),
             "cost_usd": self.cost_usd,
             "duration_ms": self.duration_ms,
+            "num_turns": self.num_turns,
             "session_id": self.session_id,
             "state_id": self.state_id,
         }
@@ -117,20 +119,29 @@ class WorkflowResult(Generic[OutputT, StateT]):
     session_id: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The result object `mamba workflow` prints."""
+        """The result object `mamba workflow` prints: the fields of a run's result object
+        (so stream readers parse it alike), and the workflow's steps."""
+        steps = self.state.steps
         return {
             "type": "result",
-            "workflow": self.workflow,
             "status": self.termination_reason,
-            "success": self.success,
             "result": self.output if isinstance(self.output, str) else str(self.output or ""),
-            "error": self.error,
-            "total_steps": self.total_steps,
-            "steps": [step.to_dict() for step in self.state.steps],
-            "usage": self.usage.to_dict(),
-            "total_cost_usd": self.cost_usd,
-            "duration_ms": int(self.duration_seconds * 1000),
             "session_id": self.session_id,
+            "state_id": None,
+            "model": None,
+            "num_turns": sum(step.num_turns for step in steps),
+            "usage": self.usage.to_dict(),
+            "cost_usd": round(self.cost_usd, 8),
+            "cost_source": "estimated",
+            "stop_reason": None,
+            "duration_ms": int(self.duration_seconds * 1000),
+            "permission_denials": [],
+            "error": self.error,
+            "workflow": self.workflow,
+            "success": self.success,
+            "total_steps": self.total_steps,
+            "total_cost_usd": self.cost_usd,
+            "steps": [step.to_dict() for step in steps],
         }
 
 
@@ -283,7 +294,8 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         if self._config.track_state:
             state.steps.append(step)
         self._fire("on_step_start", state, number, step_type)
-        self._emit(WorkflowStepEvent(number, self.pattern or self.name, agent.name, "start"))
+        pattern = self.pattern or self.name
+        self._emit(WorkflowStepEvent(number, pattern, agent.name, "start", step.description))
         started = time.monotonic()
         result: RunResult | None = None
         self._active.add(agent)
@@ -306,9 +318,10 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         step.usage, step.cost_usd = result.usage, result.cost_usd
         step.duration_ms = int((time.monotonic() - started) * 1000)
         step.session_id, step.state_id = result.session_id, result.state_id
+        step.num_turns = result.num_turns
         if result.status != "success":
             step.error = result.error
-        self._emit(WorkflowStepEvent(number, self.pattern or self.name, agent.name, step.status))
+        self._emit(WorkflowStepEvent(number, pattern, agent.name, step.status, step.description))
         if self._record is not None:
             self._record.add_step(step)
         if result.status == "error":

@@ -151,7 +151,8 @@ class WorkflowRenderer:
             output.print_json_line(event.to_dict())
         if isinstance(event, WorkflowStepEvent) and event.status == "start":
             total = f"/{self.planned}" if self.planned else ""
-            output.progress(f"[{event.step}{total}] {event.agent} ...")
+            about = f": {output.shorten(event.description, 70)}" if event.description else ""
+            output.progress(f"[{event.step}{total}] {event.agent}{about}")
         elif isinstance(event, ToolCallStarted):
             output.progress(f"  ⏺ {event.name} {output.shorten(event.arguments, 60)}")
         elif isinstance(event, ToolResult):
