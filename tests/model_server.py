@@ -74,7 +74,7 @@ SUMMARY_REQUEST = "Summarise the conversation above"
 SCORING_REQUEST = "Rate how much each numbered turn"
 
 
-def context_error(body: dict[str, Any], window: int, style: str) -> dict[str, Any] | None:
+def too_long_error(body: dict[str, Any], window: int, style: str) -> dict[str, Any] | None:
     """The error body a provider sends when the prompt does not fit `window`, else None."""
     tokens = usage_for(body, "")["prompt_tokens"]
     if tokens <= window:
@@ -195,7 +195,7 @@ class ScriptedModelServer:
             self.requests.append(body)
             self.headers.append(headers)
             if self.context_window is not None:
-                error = context_error(body, self.context_window, self.context_error)
+                error = too_long_error(body, self.context_window, self.context_error)
                 if error is not None:
                     self.refused += 1
                     return {

@@ -59,13 +59,12 @@ def build_workflow(
     if spec.pattern in ("react", "plan_execute"):
         agent = agents.get(o.get("agent", "")) or build_agent(None, parts, flags)
         made = [agent]
+        options = {k: v for k, v in o.items() if k != "agent"}
         if spec.pattern == "react":
-            options = {k: v for k, v in o.items() if k != "agent"}
             flow: Any = wf.ReActWorkflow(
                 agent, config=wf.ReActConfig(**limits, **options), **common
             )
         else:
-            options = {k: v for k, v in o.items() if k != "agent"}
             flow = wf.PlanExecuteWorkflow(
                 agent, config=wf.PlanExecuteConfig(**limits, **options), **common
             )

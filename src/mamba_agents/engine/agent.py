@@ -539,12 +539,13 @@ class Agent:
         messages, whose figures predate a compaction) a local estimate of it all."""
         window = self._window()
         counter = self._token_counter()
-        for index in range(len(messages) - 1, stale - 1, -1):
+        index = _last_reported(messages, stale)
+        if index is not None:
             usage = messages[index].usage
-            if messages[index].role == "assistant" and usage is not None:
-                later = [m.to_wire() for m in messages[index + 1 :]]
-                tokens = usage.total_tokens + (counter.count_messages(later) if later else 0)
-                return ContextState(tokens, len(messages), window, "reported", parts or {})
+            assert usage is not None
+            later = [m.to_wire() for m in messages[index + 1 :]]
+            tokens = usage.total_tokens + (counter.count_messages(later) if later else 0)
+            return ContextState(tokens, len(messages), window, "reported", parts or {})
         parts = parts or self._context_parts(messages)
         tokens = sum(parts.values()) + counter.count_messages([])  # the reply's priming
         return ContextState(tokens, len(messages), window, "estimated", parts)
@@ -851,12 +852,22 @@ def _surely_below(messages: list[Message], stale: int, threshold: int) -> bool:
     """Whether a context is below `threshold` tokens for certain, without a tokenizer: the
     usage reported for its last answer plus one token per character after it (no token
     is shorter than a character)."""
+    index = _last_reported(messages, stale)
+    if index is None:
+        return False
+    usage = messages[index].usage
+    assert usage is not None
+    later = sum(len(json.dumps(m.to_wire())) for m in messages[index + 1 :])
+    return usage.total_tokens + later < threshold
+
+
+def _last_reported(messages: list[Message], stale: int) -> int | None:
+    """The index of the last answer with provider-reported usage, after the first `stale`
+    messages (whose figures predate a compaction); None when there is none."""
     for index in range(len(messages) - 1, stale - 1, -1):
-        usage = messages[index].usage
-        if messages[index].role == "assistant" and usage is not None:
-            later = sum(len(json.dumps(m.to_wire())) for m in messages[index + 1 :])
-            return usage.total_tokens + later < threshold
-    return False
+        if messages[index].role == "assistant" and messages[index].usage is not None:
+            return index
+    return None
 
 
 def _too_long(

@@ -64,12 +64,12 @@ def _row(
     )
 
 
-def priced_ids(state: dict[str, Any]) -> list[str]:
-    """The ids of the messages whose requests a state (as a record) accounts for: those it
-    added, and for a compaction the requests that wrote its summary or scores."""
-    ids = list(state.get("added") or ())
-    if state.get("kind") == "compaction":
-        ids += (state.get("receipt") or {}).get("request_ids") or []
+def priced_ids(kind: str | None, added: Iterable[str], receipt: dict[str, Any] | None) -> list[str]:
+    """The ids of the messages whose requests a state accounts for: those it added, and
+    for a compaction the requests that wrote its summary or scores."""
+    ids = list(added)
+    if kind == "compaction":
+        ids += (receipt or {}).get("request_ids") or []
     return ids
 
 
@@ -83,7 +83,7 @@ def session_rows(
     )
     rows = []
     for state in states:
-        for message_id in priced_ids(state.to_record()):
+        for message_id in priced_ids(state.kind, state.added, state.receipt):
             message = session.messages[message_id]
             usage = message.usage
             if message.role != "assistant" or usage is None:
@@ -156,7 +156,11 @@ def _read_document(path: str) -> _Document | None:
     if text is None:
         return None
     data, records = checked_document(text, Path(path))
-    added = [mid for state in data["states"] for mid in priced_ids(state)]
+    added = [
+        mid
+        for state in data["states"]
+        for mid in priced_ids(state.get("kind"), state.get("added") or (), state.get("receipt"))
+    ]
     return _Document(
         data["id"],
         data.get("cwd") or "",

@@ -246,8 +246,8 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         except AgentError as exc:
             reason, error = "error", str(exc)
             self._fire("on_workflow_error", state, exc)
-        if reason == "timeout" or self._stopping:
-            reason = "interrupted" if self._stopping else reason
+        if self._stopping:
+            reason = "interrupted"
         steps = state.steps
         result: WorkflowResult[OutputT, StateT] = WorkflowResult(
             success=reason == "success",

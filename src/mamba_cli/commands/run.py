@@ -75,6 +75,24 @@ def execute(agent: Any, prompt: str, output_format: str) -> int:
     return asyncio.run(drive())
 
 
+def progress_line(event: Any, indent: str = "") -> str | None:
+    """The stderr line for a tool call, its result, a retry or a compaction; None for
+    other events."""
+    from mamba_agents.events import CompactionEvent, RetryEvent, ToolCallStarted, ToolResult
+
+    if isinstance(event, ToolCallStarted):
+        return f"{indent}⏺ {event.name} {output.shorten(event.arguments, 60)}"
+    if isinstance(event, ToolResult):
+        mark = "✗" if event.is_error else "⎿"
+        return f"{indent}  {mark} {output.shorten(event.content, 100)}"
+    if isinstance(event, RetryEvent):
+        reason = output.shorten(event.reason, 100)
+        return f"{indent}retrying in {event.wait_seconds:.1f} s ({reason})"
+    if isinstance(event, CompactionEvent):
+        return output.compaction_line(event)
+    return None
+
+
 class Renderer:
     """Turns the event stream into stdout data and stderr progress for one output format:
     stream-json prints every event's own line, json the result's, text the answer."""
@@ -89,15 +107,7 @@ class Renderer:
         self.exit_code = 0
 
     def handle(self, event: Any) -> None:
-        from mamba_agents.events import (
-            CompactionEvent,
-            InitEvent,
-            RetryEvent,
-            RunResult,
-            TextDelta,
-            ToolCallStarted,
-            ToolResult,
-        )
+        from mamba_agents.events import InitEvent, RunResult, TextDelta
 
         if self.format == "stream-json":
             output.print_json_line(event.to_dict())
@@ -106,21 +116,14 @@ class Renderer:
         elif isinstance(event, InitEvent):
             for line in server_failures(event.mcp_servers):
                 output.warn(line)
-        elif isinstance(event, CompactionEvent):
-            output.progress(output.compaction_line(event))
         elif isinstance(event, TextDelta) and self.format == "text" and self.tty:
             sys.stdout.write(self.shown.feed(event.text))
             sys.stdout.flush()
             self.streamed = True
-        elif isinstance(event, ToolCallStarted):
-            output.progress(f"⏺ {event.name} {output.shorten(event.arguments, 60)}")
-        elif isinstance(event, ToolResult):
-            mark = "✗" if event.is_error else "⎿"
-            output.progress(f"  {mark} {output.shorten(event.content, 100)}")
-        elif isinstance(event, RetryEvent):
-            output.progress(
-                f"retrying in {event.wait_seconds:.1f} s ({output.shorten(event.reason, 100)})"
-            )
+        else:
+            line = progress_line(event)
+            if line is not None:
+                output.progress(line)
 
     def finish(self, result: Any) -> None:
         from mamba_agents.errors import ExitCode

@@ -139,13 +139,8 @@ class WorkflowRenderer:
         self.planned = planned.get(spec.pattern)
 
     def handle(self, event: Any) -> None:
-        from mamba_agents.events import (
-            CompactionEvent,
-            ErrorEvent,
-            ToolCallStarted,
-            ToolResult,
-            WorkflowStepEvent,
-        )
+        from mamba_agents.events import ErrorEvent, WorkflowStepEvent
+        from mamba_cli.commands.run import progress_line
 
         if self.format == "stream-json":
             output.print_json_line(event.to_dict())
@@ -153,15 +148,12 @@ class WorkflowRenderer:
             total = f"/{self.planned}" if self.planned else ""
             about = f": {output.shorten(event.description, 70)}" if event.description else ""
             output.progress(f"[{event.step}{total}] {event.agent}{about}")
-        elif isinstance(event, ToolCallStarted):
-            output.progress(f"  ⏺ {event.name} {output.shorten(event.arguments, 60)}")
-        elif isinstance(event, ToolResult):
-            mark = "✗" if event.is_error else "⎿"
-            output.progress(f"    {mark} {output.shorten(event.content, 100)}")
-        elif isinstance(event, CompactionEvent):
-            output.progress(output.compaction_line(event))
         elif isinstance(event, ErrorEvent):
             output.warn(event.message)
+        else:
+            line = progress_line(event, indent="  ")
+            if line is not None:
+                output.progress(line)
 
     def finish(self, result: Any) -> None:
         data = result.to_dict()
