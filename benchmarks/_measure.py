@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-HEAVY = ("litellm", "mcp", "tiktoken", "openai")
+HEAVY = ("litellm", "mcp", "tiktoken", "openai", "opentelemetry")
 ROOT = Path(__file__).resolve().parents[1]
 
 

@@ -3,9 +3,10 @@
     python benchmarks/startup.py [--runs 15]
 
 Starts the scripted model server from tests/, then measures the median whole-process wall
-time and peak RSS of `mamba --version`, `mamba --help`, `mamba run` (saving and --no-save),
-and a baseline Python script that makes the same streaming request with httpx. Also checks
-that none of these paths imports litellm, mcp, tiktoken or openai.
+time and peak RSS of `mamba --version`, `mamba --help`, `mamba run` (saving and --no-save,
+and exporting its spans over OTLP to a local endpoint), and a baseline Python script that
+makes the same streaming request with httpx. Also checks that none of these paths imports
+litellm, mcp, tiktoken, openai or (without export) OpenTelemetry.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from _measure import ROOT, heavy_imports, mamba_command, measure
 
@@ -28,6 +31,19 @@ with httpx.stream("POST", sys.argv[1] + "/chat/completions", json=body) as respo
 """
 
 
+class _Sink(BaseHTTPRequestHandler):
+    """An OTLP/HTTP endpoint that takes spans and keeps nothing."""
+
+    def do_POST(self) -> None:
+        self.rfile.read(int(self.headers.get("content-length") or 0))
+        self.send_response(200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=15)
@@ -37,7 +53,11 @@ def main() -> None:
     )
     base_url = server.stdout.readline().strip()
     home = tempfile.mkdtemp(prefix="mamba-bench-")
-    env = dict(os.environ, MAMBA_HOME=home, HOME=home, XDG_CONFIG_HOME=home)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env.update(MAMBA_HOME=home, HOME=home, XDG_CONFIG_HOME=home)
+    sink = ThreadingHTTPServer(("127.0.0.1", 0), _Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{sink.server_address[1]}"
     mamba = mamba_command()
     run = [mamba, "run", "hi", "--model", "openai/gpt-4o", "--base-url", base_url]
     cases = {
@@ -46,13 +66,17 @@ def main() -> None:
         "mamba --help": [mamba, "--help"],
         "mamba run (saves a session)": run,
         "mamba run --no-save": [*run, "--no-save"],
+        "mamba run, spans exported over OTLP": run,
     }
+    exporting = dict(env, OTEL_EXPORTER_OTLP_ENDPOINT=endpoint)
+    envs = {name: exporting if "OTLP" in name else env for name in cases}
     try:
-        results = {name: measure(argv, args.runs, env) for name, argv in cases.items()}
-        imports = {name: heavy_imports(argv, env) for name, argv in cases.items()}
+        results = {name: measure(argv, args.runs, envs[name]) for name, argv in cases.items()}
+        imports = {name: heavy_imports(argv, envs[name]) for name, argv in cases.items()}
     finally:
         server.terminate()
         server.wait()
+        sink.shutdown()
     baseline = results["baseline: python + httpx, same request"]["wall"]
     print("| command | median wall | × baseline | peak RSS | heavy imports |")
     print("|---|---|---|---|---|")

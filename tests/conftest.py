@@ -23,6 +23,15 @@ MAMBA = Path(sys.executable).parent / "mamba"
 MCP_SERVER = str(Path(__file__).with_name("mcp_server.py"))
 
 
+@pytest.fixture(autouse=True)
+def closed_circuits() -> None:
+    """Every test starts with every circuit breaker closed: the breakers last as long as
+    the process, and the in-process scripted models of many tests share one endpoint."""
+    from mamba_agents.backends import reset_breakers
+
+    reset_breakers()
+
+
 @pytest.fixture
 def server() -> Iterator[ScriptedModelServer]:
     with ScriptedModelServer() as srv:

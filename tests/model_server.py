@@ -33,6 +33,8 @@ A reply is a dict:
   {"invalid_json": True}                       send a malformed stream chunk
   {"finish_reason": "length"}                  end with this finish reason (default: "stop",
                                                or "tool_calls" for tool calls)
+  {"response_model": "gpt-4o-2024-08-06"}      the model the answer says answered (default: the
+                                               model asked for)
 Every request body and its headers are kept in `requests`; `most_in_flight` says how many
 were answered at the same time at most.
 
@@ -302,7 +304,7 @@ class ScriptedModelServer:
                 payload = {
                     "id": "chatcmpl-test",
                     "object": "chat.completion",
-                    "model": body.get("model"),
+                    "model": reply.get("response_model", body.get("model")),
                     "choices": [
                         {
                             "index": 0,
@@ -324,6 +326,7 @@ class ScriptedModelServer:
                 self.send_header("connection", "close")
                 self.end_headers()
                 self.trickle = reply.get("trickle")
+                self.model = reply.get("response_model", body.get("model"))
                 if reply.get("endless"):
                     self._endless(reply["endless"])
                     return
@@ -370,6 +373,7 @@ class ScriptedModelServer:
             def _event(self, chunk: dict[str, Any]) -> None:
                 chunk.setdefault("id", "chatcmpl-test")
                 chunk.setdefault("object", "chat.completion.chunk")
+                chunk.setdefault("model", self.model)
                 self._write(f"data: {json.dumps(chunk)}\n\n".encode())
 
             def _write(self, data: bytes) -> None:

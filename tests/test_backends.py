@@ -243,3 +243,21 @@ def test_requests_with_tool_schemas(server, transport):
     _, completion = collect(make_backend(server, transport), request=request)
     assert completion.message.tool_calls[0].name == "lookup"
     assert server.requests[0]["tools"][0]["function"]["name"] == "lookup"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_one_backend_serves_one_event_loop_after_another(server, stream):
+    """`Agent.run_sync` runs each call in a new event loop; a connection the server kept
+    open belongs to the loop before and must not be reused from the next."""
+    from mamba_agents import Agent
+
+    settings = AgentSettings(
+        environ={},
+        load=False,
+        overrides={"model_backend": {"model": "openai/gpt-4o", "base_url": server.base_url}},
+    )
+    settings.model_backend.stream = stream
+    agent = Agent(settings=settings)
+    assert agent.run_sync("one").output == "You said: one"
+    assert agent.run_sync("two").output == "You said: two"
+    assert asyncio.run(agent.run("three")).output == "You said: three"

@@ -311,6 +311,24 @@ def test_agent_compaction_adds_a_state_and_deletes_nothing(home):
     assert agent.get_messages() == before
 
 
+def test_a_compaction_is_a_span_with_its_summary_request_inside(home):
+    from mamba_agents.observability import RequestTracer
+
+    agent, _ = agent_with_history(home, 10, strategy="summarize_older", preserve_recent_turns=2)
+    tracer = RequestTracer()
+    tracer.start_trace()
+    result = asyncio.run(agent.compact())
+    trace = tracer.end_trace()
+    compaction, summary = trace.spans
+    assert compaction.name == "compaction" and summary.parent_id == compaction.span_id
+    assert summary.name == "chat openai/gpt-4o"
+    assert compaction.attributes["mamba.compaction.strategy"] == "summarize_older"
+    assert compaction.attributes["mamba.compaction.removed_messages"] == result.removed_count
+    assert compaction.attributes["mamba.compaction.tokens_before"] == result.tokens_before
+    assert compaction.attributes["mamba.compaction.tokens_after"] == result.tokens_after
+    assert compaction.attributes["mamba.cost_usd"] == summary.attributes["mamba.cost_usd"] > 0
+
+
 def test_agent_compaction_preview_asks_no_model(home):
     agent, backend = agent_with_history(home, 10, strategy="hybrid")
     result = asyncio.run(agent.compact(preview=True))

@@ -903,3 +903,33 @@ def test_a_bad_mcp_json_entry_is_an_error_naming_the_file(home, entry, expected)
     with pytest.raises(ConfigError) as again:  # the settings read ./.mcp.json the same way
         AgentSettings(environ={}, cwd=home / "work")
     assert str(again.value) == str(caught.value)
+
+
+@asynchronous
+async def test_an_mcp_call_is_a_span_inside_its_tool_call(tmp_path):
+    from mamba_agents.observability import RequestTracer
+
+    marker = unique("traced")
+    manager = MCPClientManager([stdio("calc", marker)], log_dir=tmp_path)
+    model = ScriptedBackend(
+        {"tool_calls": [{"name": "mcp__calc__add", "arguments": {"a": 1, "b": 2}}]},
+        {"tool_calls": [{"name": "mcp__calc__fail", "arguments": {}}]},
+        {"text": "done"},
+    )
+    with leftovers_killed(marker):
+        agent = Agent(settings=settings(), backend=model, mcp=manager)
+        tracer = RequestTracer()
+        tracer.start_trace()
+        await agent.run("add, then fail")
+        trace = tracer.end_trace()
+        await agent.aclose()
+    add, fail = trace.find("tools/call")
+    assert [s.name for s in (add, fail)] == ["tools/call add", "tools/call fail"]
+    for call, tool in ((add, "mcp__calc__add"), (fail, "mcp__calc__fail")):
+        parent = next(s for s in trace.spans if s.span_id == call.parent_id)
+        assert parent.name == f"execute_tool {tool}" and call.kind == "client"
+        assert call.attributes["mcp.method.name"] == "tools/call"
+        assert call.attributes["mamba.mcp.server"] == "calc"
+        assert call.attributes["network.transport"] == "pipe"
+    assert add.status == "ok" and fail.status == "error"
+    assert fail.attributes["error.type"] == "ToolExecutionError"

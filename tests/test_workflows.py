@@ -274,3 +274,34 @@ def test_bad_workflow_config_is_a_config_error(bad):
 
     with pytest.raises(ConfigError, match=next(iter(bad))):
         WorkflowConfig(**bad)
+
+
+def test_each_workflow_step_is_a_span_around_its_agents_run():
+    from mamba_agents.observability import RequestTracer
+
+    a, _ = agent({"text": "from a"}, name="a")
+    b, _ = agent({"text": "from b"}, name="b")
+    judge, _ = agent({"text": "both agree"}, name="judge")
+    tracer = RequestTracer()
+    tracer.start_trace()
+    result = asyncio.run(ParallelWorkflow([a, b], judge).run("question"))
+    trace = tracer.end_trace()
+    assert result.success
+    (workflow,) = trace.find("workflow")
+    assert workflow.attributes["mamba.workflow.status"] == "success"
+    assert workflow.attributes["mamba.workflow.steps"] == 3
+    steps = trace.find("workflow_step")
+    assert sorted(s.name for s in steps) == [
+        "workflow_step 1 a",
+        "workflow_step 2 b",
+        "workflow_step 3 judge",
+    ]
+    for step in steps:
+        assert step.parent_id == workflow.span_id
+        (run,) = trace.children(step)
+        assert run.name == f"invoke_agent {step.attributes['gen_ai.agent.name']}"
+        assert [s.name for s in trace.children(run)] == ["chat openai/gpt-4o"]
+    # The two fanned-out steps overlapped in time; the judge came after both.
+    first, second, judge_step = sorted(steps, key=lambda s: s.name)
+    assert first.start_time < second.end_time and second.start_time < first.end_time
+    assert judge_step.start_time >= max(first.end_time, second.end_time)

@@ -141,8 +141,12 @@ def limit_error(status: str, message: str) -> AgentError | None:
     return kind(message) if kind is not None else None
 
 
-class CircuitOpenError(AgentError):
-    """The circuit breaker is open: calls are refused until its timeout passes."""
+class CircuitOpenError(ModelBackendError):
+    """The circuit breaker is open: calls are refused until `retry_at` (a wall-clock time)."""
+
+    def __init__(self, message: str, *, retry_at: float):
+        super().__init__(message)
+        self.retry_at = retry_at
 
 
 def create_retry_decorator(
@@ -193,17 +197,30 @@ def retry_wait(
 
 
 class CircuitBreaker:
-    """Refuse calls for `timeout` seconds after `failure_threshold` consecutive failures.
+    """Refuse calls for `timeout` seconds after `failure_threshold` consecutive failures,
+    then let one trial call through (half-open): its success closes the circuit, its
+    failure opens it again.
 
-    Use as `async with breaker:` (or `with breaker:`) around the guarded call.
+    Use as `async with breaker:` (or `with breaker:`) around the guarded call. `is_failure`
+    says which exceptions count against the service (default: every `Exception`); any
+    other outcome shows the service answering and closes the circuit.
     """
 
-    def __init__(self, name: str, failure_threshold: int = 5, timeout: float = 30.0):
+    def __init__(
+        self,
+        name: str,
+        failure_threshold: int = 5,
+        timeout: float = 30.0,
+        *,
+        is_failure: Callable[[BaseException], bool] | None = None,
+    ):
         self.name = name
         self.failure_threshold = failure_threshold
         self.timeout = timeout
         self.failure_count = 0
+        self._is_failure = is_failure or (lambda exc: isinstance(exc, Exception))
         self._opened_at: float | None = None
+        self._trial_running = False
 
     @property
     def state(self) -> str:
@@ -214,14 +231,32 @@ class CircuitBreaker:
             return "half_open"
         return "open"
 
-    def _enter(self) -> None:
-        if self.state == "open":
-            raise CircuitOpenError(
-                f"circuit '{self.name}' is open after {self.failure_count} failures"
-            )
+    @property
+    def retry_at(self) -> float | None:
+        """When (wall-clock, as `time.time()`) the next trial call is allowed; None while
+        closed."""
+        if self._opened_at is None:
+            return None
+        return time.time() + max(self._opened_at + self.timeout - time.monotonic(), 0.0)
 
-    def _exit(self, failed: bool) -> None:
-        if failed:
+    def _enter(self) -> None:
+        state = self.state
+        if state == "open" or (state == "half_open" and self._trial_running):
+            retry_at = self.retry_at or time.time()
+            wait = max(retry_at - time.time(), 0.0)
+            when = time.strftime("%H:%M:%S", time.localtime(retry_at))
+            raise CircuitOpenError(
+                f"{self.name}: {self.failure_count} calls in a row failed; not trying again "
+                f"until {when} (in {wait:.0f} s)",
+                retry_at=retry_at,
+            )
+        self._trial_running = state == "half_open"
+
+    def _exit(self, exc: BaseException | None) -> None:
+        self._trial_running = False
+        if exc is not None and not isinstance(exc, Exception):
+            return  # cancelled: says nothing about the service
+        if exc is not None and self._is_failure(exc):
             self.failure_count += 1
             if self.failure_count >= self.failure_threshold:
                 self._opened_at = time.monotonic()
@@ -234,8 +269,7 @@ class CircuitBreaker:
         return self
 
     def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> bool:
-        # Cancellation (a BaseException) is not the guarded service's failure.
-        self._exit(exc_type is not None and issubclass(exc_type, Exception))
+        self._exit(exc)
         return False
 
     async def __aenter__(self) -> CircuitBreaker:

@@ -22,10 +22,12 @@ def exit_now(code: int) -> NoReturn:
     """Exit without the interpreter's teardown, which frees every module's objects one by
     one (0.2 s once the MCP SDK is loaded) for nothing: stdout, stderr and the log handlers
     are flushed first, and no other work is pending (session files are written and synced
-    before a command returns)."""
+    before a command returns). Spans waiting for export are sent first."""
     import contextlib
     import os
 
+    if "mamba_agents.observability" in sys.modules:
+        sys.modules["mamba_agents.observability"].stop_export()
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):

@@ -61,7 +61,14 @@ McpConfig = Annotated[
         help='MCP servers from a JSON file ({"mcpServers": {...}}, as .mcp.json). Repeatable.',
     ),
 ]
-
+LogRequests = Annotated[
+    str | None,
+    typer.Option(
+        "--log-requests",
+        metavar="FILE",
+        help="Append every raw model request and response to FILE (JSON lines, keys masked).",
+    ),
+]
 
 OutputFormat = Annotated[
     str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
@@ -97,6 +104,7 @@ class AgentFlags:
     no_tools: bool = False
     sandbox: str | None = None
     mcp_config: tuple[str, ...] = ()
+    log_requests: str | None = None
 
 
 # Each field's option, in the order `--help` lists them. The annotations are objects, not
@@ -119,6 +127,7 @@ _OPTIONS: dict[str, Any] = {
     "no_tools": NoTools,
     "sandbox": Sandbox,
     "mcp_config": McpConfig,
+    "log_requests": LogRequests,
 }
 _DEFAULTS = {field.name: field.default for field in dataclasses.fields(AgentFlags)}
 _LISTS = ("allow", "deny", "mcp_config")
@@ -195,6 +204,7 @@ def agent_overrides(flags: AgentFlags) -> dict[str, dict[str, Any]]:
             "max_cost": flags.max_cost,
             "timeout": flags.timeout,
         },
+        "observability": {"log_requests": flags.log_requests},
     }
 
 
@@ -223,6 +233,10 @@ def agent_parts(
     from mamba_cli.settings import load_settings
 
     settings = load_settings(ctx, agent_overrides(flags), ask_trust)
+    if settings.observability.log_requests:  # a file it cannot write: say so before starting
+        from mamba_agents.observability import RequestLog
+
+        RequestLog(settings.observability.log_requests)
     # Keys stay in this process's memory, not in the environment block tools could read.
     scrub_own_environment()
     save = not flags.no_save and settings.session.save

@@ -6,7 +6,13 @@ from typing import TYPE_CHECKING, Any
 
 from mamba_agents.backends._base import Backend, Completion, ModelRequest, TextChunk
 from mamba_agents.backends._profiles import ModelProfile, get_profile, litellm_package_dir
-from mamba_agents.backends._retry import OnRetry, complete_with_retries
+from mamba_agents.backends._retry import (
+    OnRetry,
+    breaker_for,
+    complete_with_retries,
+    endpoint_of,
+    reset_breakers,
+)
 from mamba_agents.backends._routing import ModelRoute, resolve_route
 
 if TYPE_CHECKING:
@@ -22,13 +28,16 @@ __all__ = [
     "OnRetry",
     "OpenAICompatibleBackend",
     "TextChunk",
+    "breaker_for",
     "complete_with_retries",
     "create_backend",
     "create_lmstudio_backend",
     "create_ollama_backend",
     "create_vllm_backend",
+    "endpoint_of",
     "get_profile",
     "litellm_package_dir",
+    "reset_breakers",
     "resolve_route",
 ]
 
@@ -59,9 +68,15 @@ def api_key_for(route: ModelRoute, settings: AgentSettings) -> str | None:
 
 
 def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
-    """The transport for `route`, configured from `settings.model_backend`."""
+    """The transport for `route`, configured from `settings.model_backend` (and the raw
+    request log of `settings.observability.log_requests`)."""
     cfg = settings.model_backend
     key = api_key_for(route, settings)
+    request_log = None
+    if settings.observability.log_requests:
+        from mamba_agents.observability import RequestLog
+
+        request_log = RequestLog(settings.observability.log_requests, settings.secret_values())
     if route.transport == "native":
         from mamba_agents.backends._openai_compat import OpenAICompatibleBackend
 
@@ -74,6 +89,7 @@ def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
             stream=cfg.stream,
             display_model=route.model,
             key_variable=route.key_variable,
+            request_log=request_log,
         )
     from mamba_agents.backends._litellm import LiteLLMBackend
 
@@ -85,4 +101,5 @@ def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
         total_timeout=cfg.total_timeout,
         stream=cfg.stream,
         key_variable=route.key_variable,
+        request_log=request_log,
     )

@@ -49,12 +49,15 @@ class TextChunk:
 
 @dataclass(frozen=True)
 class Completion:
-    """The finished assistant message of one request, with its usage as reported."""
+    """The finished assistant message of one request, with its usage as reported, and
+    the model and response id the provider named."""
 
     message: Message
     usage: Usage | None
     reported_cost: float | None = None
     finish_reason: str | None = None
+    response_model: str | None = None
+    response_id: str | None = None
 
 
 class Backend(Protocol):
@@ -173,6 +176,8 @@ class StreamAssembler:
         self.calls: dict[int, _PartialCall] = {}
         self.usage_data: Any = None
         self.finish_reason: str | None = None
+        self.response_model: str | None = None
+        self.response_id: str | None = None
 
     def feed(self, chunk: dict[str, Any]) -> str:
         """Take one chunk; return its answer text (possibly empty)."""
@@ -182,6 +187,8 @@ class StreamAssembler:
             )
         if chunk.get("usage"):
             self.usage_data = chunk["usage"]
+        self.response_model = _text_or(chunk.get("model"), self.response_model)
+        self.response_id = _text_or(chunk.get("id"), self.response_id)
         text = ""
         for choice in chunk.get("choices") or ():
             delta = choice.get("delta") or {}
@@ -227,6 +234,8 @@ class StreamAssembler:
             usage_from_wire(self.usage_data),
             reported_cost(self.usage_data),
             self.finish_reason,
+            self.response_model,
+            self.response_id,
         )
 
 
@@ -246,8 +255,18 @@ def completion_from_response(
     )
     usage = data.get("usage")
     return Completion(
-        message, usage_from_wire(usage), reported_cost(usage), choices[0].get("finish_reason")
+        message,
+        usage_from_wire(usage),
+        reported_cost(usage),
+        choices[0].get("finish_reason"),
+        _text_or(data.get("model"), None),
+        _text_or(data.get("id"), None),
     )
+
+
+def _text_or(value: Any, default: str | None) -> str | None:
+    """`value` when it is non-empty text (a provider's field), else `default`."""
+    return value if isinstance(value, str) and value else default
 
 
 class Deadline:

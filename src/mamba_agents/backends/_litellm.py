@@ -26,6 +26,7 @@ from mamba_agents.backends._base import (
     timeout_error,
 )
 from mamba_agents.errors import ModelBackendError
+from mamba_agents.observability import NO_EXCHANGE, LoggedExchange, RequestLog
 
 
 def import_litellm() -> Any:
@@ -57,7 +58,8 @@ class LiteLLMBackend:
 
     `timeout` is LiteLLM's own (connecting and each wait for data); `total_timeout`, when
     given, bounds a whole request, streamed answer included. A tool call's arguments are kept
-    up to `max_tool_arguments` characters.
+    up to `max_tool_arguments` characters. `request_log` records every request (the key
+    left out) and response.
     """
 
     transport = "litellm"
@@ -73,8 +75,10 @@ class LiteLLMBackend:
         stream: bool = True,
         key_variable: str | None = None,
         max_tool_arguments: int = MAX_TOOL_ARGUMENTS,
+        request_log: RequestLog | None = None,
     ):
         self.model = model
+        self.request_log = request_log
         self.display_model = model
         self.api_base = api_base
         self.stream = stream
@@ -108,24 +112,41 @@ class LiteLLMBackend:
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
         litellm = import_litellm()  # before the clock starts: importing it takes seconds
+        kwargs = self._kwargs(request)
+        exchange = NO_EXCHANGE
+        if self.request_log is not None:
+            body = {k: v for k, v in kwargs.items() if k != "api_key"}
+            exchange = self.request_log.start(
+                transport=self.transport, model=self.model, url=self.api_base, body=body
+            )
         try:
-            async for item in self._exchange(litellm, request, Deadline(self.total_timeout)):
+            async for item in self._exchange(
+                litellm, kwargs, Deadline(self.total_timeout), exchange
+            ):
                 yield item
         except ModelBackendError as exc:
-            raise redacted(exc, (self._api_key,)) from None
+            error = redacted(exc, (self._api_key,))
+            exchange.fail(str(error))
+            raise error from None
+        finally:
+            exchange.close()
 
     async def _exchange(
-        self, litellm: Any, request: ModelRequest, deadline: Deadline
+        self, litellm: Any, kwargs: dict[str, Any], deadline: Deadline, exchange: LoggedExchange
     ) -> AsyncIterator[TextChunk | Completion]:
         try:
-            response = await deadline.wait(litellm.acompletion(**self._kwargs(request)))
+            response = await deadline.wait(litellm.acompletion(**kwargs))
             if not self.stream:
-                yield completion_from_response(response.model_dump(), self.max_tool_arguments)
+                body = response.model_dump()
+                exchange.body(body)
+                yield completion_from_response(body, self.max_tool_arguments)
                 return
             self._check_stream(response)
             assembler = StreamAssembler(self.max_tool_arguments)
             while (chunk := await deadline.wait(anext(response, None))) is not None:
-                text = assembler.feed(chunk.model_dump(exclude_none=True))
+                data = chunk.model_dump(exclude_none=True)
+                exchange.chunk(data)
+                text = assembler.feed(data)
                 if text:
                     yield TextChunk(text)
             yield assembler.completion()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from mamba_agents.backends._base import (
 )
 from mamba_agents.backends._routing import LOCAL_BASE_URLS, OPENAI_BASE_URL
 from mamba_agents.errors import ModelBackendError
+from mamba_agents.observability import NO_EXCHANGE, LoggedExchange, RequestLog
 
 log = logging.getLogger("mamba_agents.backends")
 
@@ -40,6 +42,7 @@ class OpenAICompatibleBackend:
     `timeout` bounds connecting and each wait for data (so also the gap between two pieces
     of a stream); `total_timeout`, when given, bounds a whole request, streamed answer
     included. A tool call's arguments are kept up to `max_tool_arguments` characters.
+    `request_log` records every request and response body.
     """
 
     transport = "native"
@@ -56,8 +59,10 @@ class OpenAICompatibleBackend:
         display_model: str | None = None,
         key_variable: str | None = None,
         max_tool_arguments: int = MAX_TOOL_ARGUMENTS,
+        request_log: RequestLog | None = None,
     ):
         self.model = model
+        self.request_log = request_log
         self.display_model = display_model or model
         self.base_url = base_url.rstrip("/")
         self.stream = stream
@@ -65,12 +70,21 @@ class OpenAICompatibleBackend:
         self.total_timeout = total_timeout
         self.max_tool_arguments = max_tool_arguments
         self._secrets = (api_key,)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._client = httpx.AsyncClient(
-            headers=headers,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            trust_env=False,
-        )
+        self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+        self._timeout = httpx.Timeout(timeout, connect=min(timeout, 10.0))
+        self._client: httpx.AsyncClient | None = None
+        self._client_loop: asyncio.AbstractEventLoop | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        """The HTTP client of the running event loop: its kept-alive connections belong to
+        that loop, so the next loop (`run_sync` starts one per call) gets a new client."""
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._client_loop is not loop:
+            self._client = httpx.AsyncClient(
+                headers=self._headers, timeout=self._timeout, trust_env=False
+            )
+            self._client_loop = loop
+        return self._client
 
     def _payload(self, request: ModelRequest) -> dict[str, Any]:
         payload: dict[str, Any] = {"model": self.model, "messages": request.messages}
@@ -86,30 +100,42 @@ class OpenAICompatibleBackend:
         return payload
 
     async def complete(self, request: ModelRequest) -> AsyncIterator[TextChunk | Completion]:
+        url = f"{self.base_url}/chat/completions"
+        payload = self._payload(request)
+        exchange = NO_EXCHANGE
+        if self.request_log is not None:
+            exchange = self.request_log.start(
+                transport=self.transport, model=self.display_model, url=url, body=payload
+            )
         try:
-            async for item in self._exchange(request, Deadline(self.total_timeout)):
+            async for item in self._exchange(url, payload, Deadline(self.total_timeout), exchange):
                 yield item
         except ModelBackendError as exc:
-            raise redacted(exc, self._secrets) from None
+            error = redacted(exc, self._secrets)
+            exchange.fail(str(error))
+            raise error from None
+        finally:
+            exchange.close()
 
     async def _exchange(
-        self, request: ModelRequest, deadline: Deadline
+        self, url: str, payload: dict[str, Any], deadline: Deadline, exchange: LoggedExchange
     ) -> AsyncIterator[TextChunk | Completion]:
-        url = f"{self.base_url}/chat/completions"
-        log.debug("POST %s model=%s messages=%d", url, self.model, len(request.messages))
+        log.debug("POST %s model=%s messages=%d", url, self.model, len(payload["messages"]))
         try:
-            http_request = self._client.build_request("POST", url, json=self._payload(request))
-            response = await deadline.wait(self._client.send(http_request, stream=True))
+            client = self._http()
+            http_request = client.build_request("POST", url, json=payload)
+            response = await deadline.wait(client.send(http_request, stream=True))
+            exchange.status(response.status_code)
             try:
-                await self._check(response, deadline)
+                await self._check(response, deadline, exchange)
                 if self.stream:
-                    async for item in self._read_stream(response, deadline):
+                    async for item in self._read_stream(response, deadline, exchange):
                         yield item
                 else:
                     await deadline.wait(response.aread())
-                    yield completion_from_response(
-                        self._json_body(response), self.max_tool_arguments
-                    )
+                    body = self._json_body(response)
+                    exchange.body(body)
+                    yield completion_from_response(body, self.max_tool_arguments)
             finally:
                 await response.aclose()
         except (TimeoutError, httpx.TimeoutException) as exc:
@@ -124,7 +150,9 @@ class OpenAICompatibleBackend:
                 retryable=True,
             ) from None
 
-    async def _check(self, response: httpx.Response, deadline: Deadline) -> None:
+    async def _check(
+        self, response: httpx.Response, deadline: Deadline, exchange: LoggedExchange
+    ) -> None:
         """Raise when the response is not an answer: a redirect, an error status, or
         something other than the event stream asked for."""
         status = response.status_code
@@ -136,13 +164,15 @@ class OpenAICompatibleBackend:
                 status_code=status,
             )
         if status >= 400:
-            raise self._status_error(response, await deadline.wait(_head(response)))
+            text = await deadline.wait(_head(response))
+            exchange.body(_parsed(text))
+            raise self._status_error(response, text)
         content_type = response.headers.get("content-type", "")
         media = content_type.partition(";")[0].strip().lower()
         if self.stream and media and media != _EVENT_STREAM:
-            raise self._unexpected(
-                response, "an event stream", await deadline.wait(_head(response))
-            )
+            text = await deadline.wait(_head(response))
+            exchange.body(_parsed(text))
+            raise self._unexpected(response, "an event stream", text)
 
     def _unexpected(self, response: httpx.Response, expected: str, body: str) -> ModelBackendError:
         content_type = response.headers.get("content-type", "no content type")
@@ -150,7 +180,7 @@ class OpenAICompatibleBackend:
         return ModelBackendError(f"{self.display_model}: {text}", status_code=response.status_code)
 
     async def _read_stream(
-        self, response: httpx.Response, deadline: Deadline
+        self, response: httpx.Response, deadline: Deadline, exchange: LoggedExchange
     ) -> AsyncIterator[TextChunk | Completion]:
         assembler = StreamAssembler(self.max_tool_arguments)
         done = False
@@ -162,7 +192,9 @@ class OpenAICompatibleBackend:
             if data == "[DONE]":
                 done = True
                 break
-            text = assembler.feed(self._chunk(data))
+            chunk = self._chunk(data)
+            exchange.chunk(chunk)
+            text = assembler.feed(chunk)
             if text:
                 yield TextChunk(text)
         if not done and assembler.finish_reason is None:
@@ -221,7 +253,9 @@ class OpenAICompatibleBackend:
         return f"cannot connect to {self.display_model} at {self.base_url} ({reason}); {advice}"
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None and self._client_loop is asyncio.get_running_loop():
+            await client.aclose()
 
 
 def _parsed(text: str) -> Any:

@@ -1,5 +1,5 @@
 """Retrying model requests with tenacity: 429 (honouring Retry-After), 5xx, timeouts,
-broken streams.
+broken streams; and one circuit breaker per model endpoint for the whole process.
 
 A request is retried only while nothing of it has been shown: once text has streamed, a
 failure is reported instead of repeating the answer.
@@ -8,15 +8,59 @@ failure is reported instead of repeating the answer.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from mamba_agents.backends._base import Backend, Completion, ModelRequest, TextChunk
 from mamba_agents.config import RetryConfig
-from mamba_agents.errors import ModelBackendError, backoff_wait
+from mamba_agents.errors import CircuitBreaker, ModelBackendError, backoff_wait
 
 log = logging.getLogger("mamba_agents.backends")
 OnRetry = Callable[[int, float, str], None]
+
+_breakers: dict[str, CircuitBreaker] = {}
+_breakers_lock = threading.Lock()
+
+
+def endpoint_of(backend: Backend) -> str:
+    """What a breaker guards: the model at its address (`model at https://...`)."""
+    model = getattr(backend, "display_model", None) or backend.model
+    address = getattr(backend, "base_url", None) or getattr(backend, "api_base", None)
+    return f"{model} at {address}" if address else model
+
+
+def _endpoint_failed(exc: BaseException) -> bool:
+    """Only failures of the endpoint itself count: errors worth retrying that retrying did
+    not cure (an unreachable server, 5xx, timeouts, 429), not a refused request."""
+    return isinstance(exc, ModelBackendError) and exc.retryable
+
+
+def breaker_for(backend: Backend, retry: RetryConfig) -> CircuitBreaker | None:
+    """The process's circuit breaker for `backend`'s endpoint (None when turned off), so
+    every agent of a chat, a workflow or an application shares one per endpoint."""
+    if retry.circuit_failure_threshold <= 0:
+        return None
+    endpoint = endpoint_of(backend)
+    with _breakers_lock:
+        breaker = _breakers.get(endpoint)
+        if breaker is None:
+            breaker = CircuitBreaker(
+                endpoint,
+                retry.circuit_failure_threshold,
+                retry.circuit_timeout,
+                is_failure=_endpoint_failed,
+            )
+            _breakers[endpoint] = breaker
+        breaker.failure_threshold = retry.circuit_failure_threshold
+        breaker.timeout = retry.circuit_timeout
+        return breaker
+
+
+def reset_breakers() -> None:
+    """Forget every endpoint's failures (close every circuit)."""
+    with _breakers_lock:
+        _breakers.clear()
 
 
 async def complete_with_retries(

@@ -28,6 +28,7 @@ from mamba_agents.config._schema import (
     LoggingConfig,
     ModelBackendConfig,
     ModelOverride,
+    ObservabilityConfig,
     PermissionsConfig,
     RetryConfig,
     Secret,
@@ -55,6 +56,7 @@ __all__ = [
     "MCPServerConfig",
     "ModelBackendConfig",
     "ModelOverride",
+    "ObservabilityConfig",
     "PermissionsConfig",
     "RetryConfig",
     "Secret",
@@ -110,6 +112,7 @@ class AgentSettings:
     tools: ToolsConfig
     permissions: PermissionsConfig
     context: CompactionConfig
+    observability: ObservabilityConfig
 
     def __init__(
         self,

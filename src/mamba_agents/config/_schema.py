@@ -14,6 +14,7 @@ __all__ = [
     "LoggingConfig",
     "ModelBackendConfig",
     "ModelOverride",
+    "ObservabilityConfig",
     "PermissionsConfig",
     "RetryConfig",
     "Secret",
@@ -92,12 +93,19 @@ class AgentDefaultsConfig:
 
 @dataclass
 class RetryConfig:
-    """`[retry]`: model request retries. `max_retries` overrides the level's count."""
+    """`[retry]`: model request retries. `max_retries` overrides the level's count.
+
+    After `circuit_failure_threshold` requests in a row to one model endpoint failed (each
+    after its retries), further requests to it fail at once for `circuit_timeout` seconds;
+    0 turns the circuit breaker off.
+    """
 
     retry_level: int = 2
     max_retries: int | None = None
     base_wait: float = 1.0
     max_wait: float = 30.0
+    circuit_failure_threshold: int = 5
+    circuit_timeout: float = 30.0
 
     _LEVELS: ClassVar[dict[int, tuple[int, float]]] = {1: (2, 2.0), 2: (3, 1.5), 3: (5, 1.2)}
 
@@ -122,6 +130,22 @@ class LoggingConfig:
     format: str = "text"
     redact_sensitive: bool = True
     file: str | None = None
+
+
+@dataclass
+class ObservabilityConfig:
+    """`[observability]`: OpenTelemetry export and the raw request log.
+
+    Spans are exported over OTLP/HTTP to `otlp_endpoint` (else the standard
+    `OTEL_EXPORTER_OTLP_ENDPOINT`); with neither set nothing is exported. Prompt, answer
+    and tool texts go into spans only with `record_content`. `log_requests` names a file
+    that every raw model request and response is appended to.
+    """
+
+    otlp_endpoint: str | None = None
+    service_name: str | None = None
+    record_content: bool = False
+    log_requests: str | None = None
 
 
 @dataclass
@@ -254,6 +278,7 @@ SECTIONS: dict[str, type] = {
     "tools": ToolsConfig,
     "permissions": PermissionsConfig,
     "context": CompactionConfig,
+    "observability": ObservabilityConfig,
 }
 
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
@@ -275,6 +300,7 @@ POSITIVE: frozenset[tuple[str, str]] = frozenset(
         ("agent", "tool_timeout"),
         ("retry", "base_wait"),
         ("retry", "max_wait"),
+        ("retry", "circuit_timeout"),
         ("tools", "bash_timeout"),
     }
 )
@@ -285,5 +311,6 @@ RANGES: dict[tuple[str, str], tuple[float, float]] = {
     ("tools", "max_file_size"): (1, 10**12),
     ("tools", "output_limit"): (100, 10**9),
     ("retry", "max_retries"): (0, 20),
+    ("retry", "circuit_failure_threshold"): (0, 1000),
     ("model_backend", "temperature"): (0, 2),
 }

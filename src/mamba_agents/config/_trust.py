@@ -4,8 +4,8 @@ Settings found in the working directory (`./config.toml`, `./.env`) come with wh
 folder the user happens to work in, a cloned repository for instance. Until the user
 trusts that folder they may only restrict: add deny and ask rules, lower limits. They may not
 send requests or keys elsewhere (nor choose which provider's key is sent), add allow rules,
-move the sandbox (path rules are read inside it), write files (a log file), change prices, or
-turn off redaction.
+move the sandbox (path rules are read inside it), write files (a log file), change prices,
+turn off redaction, or export traces.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ _ONLY_TO = {
     ("tools", "enabled"): False,
     ("session", "save"): False,
     ("logging", "redact_sensitive"): True,
+    ("observability", "record_content"): False,
 }
 
 

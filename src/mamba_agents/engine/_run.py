@@ -268,6 +268,7 @@ class AgentRun:
             pricing=self._pricing,
             counter=self._counter,
             emit=self._observe,
+            content=self._gate.content,
         )
         self._streamed, self._in_flight = [], None
         return response

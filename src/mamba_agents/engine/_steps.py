@@ -8,6 +8,7 @@ Both report progress live through `emit`; neither keeps state of its own.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -18,9 +19,11 @@ from mamba_agents.backends import (
     Completion,
     ModelRequest,
     TextChunk,
+    breaker_for,
     complete_with_retries,
 )
 from mamba_agents.config import RetryConfig
+from mamba_agents.engine._spans import request_attributes, response_attributes, tool_attributes
 from mamba_agents.errors import ModelBackendError, ToolExecutionError
 from mamba_agents.events import (
     AssistantMessage,
@@ -32,7 +35,7 @@ from mamba_agents.events import (
     UsageEvent,
 )
 from mamba_agents.messages import Message, ToolCall, Usage
-from mamba_agents.observability import mask_values
+from mamba_agents.observability import mask_values, span
 from mamba_agents.tokens import CostEstimator, TokenCounter
 from mamba_agents.tools import Decision, PermissionPolicy, Tool, suggest_rule
 
@@ -67,6 +70,12 @@ class ModelResponse:
 
     message: Message
     stop_reason: str | None
+    finish_reason: str | None = None
+    """The provider's own word for why the answer ended."""
+    response_model: str | None = None
+    """The model the provider says answered."""
+    response_id: str | None = None
+    retries: int = 0
 
     @property
     def usage(self) -> Usage:
@@ -90,9 +99,42 @@ async def request_model(
     pricing: CostEstimator,
     counter: Callable[[], TokenCounter],
     emit: Emit,
+    content: Callable[[str], str] | None = None,
 ) -> ModelResponse:
     """Send one request; each retry is emitted when it is decided, each piece of text as it
-    streams. A request that fails after retries says how many attempts it made."""
+    streams. A request that fails after retries says how many attempts it made.
+
+    The request is a `chat` span (OpenTelemetry's GenAI conventions); `content`, when
+    given, puts the messages sent and the answer in it, each passed through it first (to
+    mask secrets). Requests to an endpoint whose circuit breaker is open fail at once."""
+    with span(f"chat {model}", request_attributes(model, request), kind="client") as traced:
+        if content is not None and traced.recording:
+            traced.set_attribute("gen_ai.input.messages", content(json.dumps(request.messages)))
+        breaker = breaker_for(backend, retry)
+        if breaker is None:
+            response = await _request_model(backend, request, model, retry, pricing, counter, emit)
+        else:
+            async with breaker:
+                response = await _request_model(
+                    backend, request, model, retry, pricing, counter, emit
+                )
+        if traced.recording:
+            traced.set_attributes(response_attributes(response))
+            if content is not None:
+                answer = json.dumps(response.message.to_wire())
+                traced.set_attribute("gen_ai.output.messages", content(answer))
+        return response
+
+
+async def _request_model(
+    backend: Backend,
+    request: ModelRequest,
+    model: str,
+    retry: RetryConfig,
+    pricing: CostEstimator,
+    counter: Callable[[], TokenCounter],
+    emit: Emit,
+) -> ModelResponse:
     started = time.monotonic()
     completion: Completion | None = None
     retries = 0
@@ -128,7 +170,14 @@ async def request_model(
     )
     emit(UsageEvent(model, usage, cost, source))
     emit(AssistantMessage(message))
-    return ModelResponse(message, stop_reason(completion.finish_reason, message))
+    return ModelResponse(
+        message,
+        stop_reason(completion.finish_reason, message),
+        finish_reason=completion.finish_reason,
+        response_model=completion.response_model,
+        response_id=completion.response_id,
+        retries=retries,
+    )
 
 
 def counted_usage(counter: TokenCounter, wire: list[dict[str, Any]], answer: Message) -> Usage:
@@ -145,6 +194,13 @@ class ToolGate:
     policy: PermissionPolicy | None = None
     approver: Approver | None = None
     secrets: tuple[str, ...] = ()
+    record_content: bool = False
+    """Whether texts (prompts, answers, tool arguments and results) go into spans."""
+
+    @property
+    def content(self) -> Callable[[str], str] | None:
+        """What texts pass through on their way into a span; None: they stay out."""
+        return self.clean if self.record_content else None
 
     def clean(self, text: str) -> str:
         """A tool's result with every known secret value masked."""
@@ -224,6 +280,9 @@ async def run_tools(
         if refusal is None:
             runnable.append((index, *prepared))
             continue
+        with span(f"execute_tool {call.name}", tool_attributes(call.name, call.id, None)) as traced:
+            traced.set_attribute("mamba.tool.status", "refused")
+            traced.set_status("error", refusal.removeprefix("Error: "))
         if not isinstance(prepared, str):
             denials.append(
                 {
@@ -238,8 +297,20 @@ async def run_tools(
     started = time.monotonic()
 
     async def timed(index: int, tool: Tool, arguments: dict[str, Any]) -> tuple[int, str, bool]:
-        content, failed = await _invoke(tool, arguments, timeout)
-        return index, gate.clean(content), failed
+        call = calls[index]
+        with span(
+            f"execute_tool {tool.name}", tool_attributes(tool.name, call.id, tool.risk)
+        ) as traced:
+            content, failed = await _invoke(tool, arguments, timeout)
+            content = gate.clean(content)
+            if traced.recording:
+                traced.set_attribute("mamba.tool.status", "error" if failed else "ok")
+                if failed:
+                    traced.set_status("error", content.removeprefix("Error: ")[:500])
+                if gate.content is not None:
+                    traced.set_attribute("gen_ai.tool.call.arguments", gate.clean(call.arguments))
+                    traced.set_attribute("gen_ai.tool.call.result", content)
+        return index, content, failed
 
     tasks = [asyncio.ensure_future(timed(*item)) for item in runnable]
     try:

@@ -23,6 +23,7 @@ from mamba_agents.backends import (
 from mamba_agents.config import AgentSettings, CompactionConfig
 from mamba_agents.engine._recorder import SessionRecorder
 from mamba_agents.engine._run import AgentRun, RunLimits
+from mamba_agents.engine._spans import agent_attributes, compaction_attributes, run_attributes
 from mamba_agents.engine._steps import Approver, ToolGate
 from mamba_agents.errors import (
     AgentError,
@@ -39,6 +40,7 @@ from mamba_agents.events import (
     UsageEvent,
 )
 from mamba_agents.messages import Message
+from mamba_agents.observability import content_recorded, span, start_export
 from mamba_agents.store import Session, SessionStore, State
 from mamba_agents.tokens import (
     CostBreakdown,
@@ -145,7 +147,14 @@ class Agent:
         self._started_mcp = False
         self.tools: dict[str, Tool] = dict(self._own_tools)
         self.store = store
-        self.gate = ToolGate(permissions, approver, self.settings.secret_values())
+        observability = self.settings.observability
+        start_export(observability)  # when the settings or OTEL_* variables ask for it
+        self.gate = ToolGate(
+            permissions,
+            approver,
+            self.settings.secret_values(),
+            record_content=content_recorded(observability),
+        )
         self.session = session or Session(model=self.model)
         explicit = self.config.system_prompt or system_prompt
         self.system_prompt: str = (
@@ -295,25 +304,33 @@ class Agent:
                 emit(InitEvent(session_id, self.model, tools, os.getcwd(), self.mcp_status()))
 
         self._in_turn = True
-        try:
-            await self.start_mcp()  # the first turn starts the servers; a timeout counts
-            run.tools = {**self.tools, **{t.name: t for t in map(as_tool, tools)}}
-            announce()
-            yield run
-        except asyncio.CancelledError:
-            announce()
-            run.close(cancelled=True)
-            emit(run.result())
-            raise
-        except Exception as exc:
-            announce()
-            emit(run.result(error=exc))
-            raise
-        else:
-            run.close()
-            emit(run.result())
-        finally:
-            self._in_turn = False
+        session_id = self.session.id if saved else None
+        with span(
+            f"invoke_agent {self.name}", agent_attributes(self.name, self.model, session_id)
+        ) as traced:
+            try:
+                await self.start_mcp()  # the first turn starts the servers; a timeout counts
+                run.tools = {**self.tools, **{t.name: t for t in map(as_tool, tools)}}
+                announce()
+                yield run
+            except asyncio.CancelledError:
+                announce()
+                run.close(cancelled=True)
+                emit(run.result())
+                raise
+            except Exception as exc:
+                announce()
+                emit(run.result(error=exc))
+                raise
+            else:
+                run.close()
+                emit(run.result())
+            finally:
+                self._in_turn = False
+                if run.final is not None and traced.recording:
+                    traced.set_attributes(run_attributes(run.final))
+                    if run.final.status == "timeout":
+                        traced.set_status("error", run.final.error or "timed out")
 
     async def run_stream(
         self,
@@ -370,7 +387,7 @@ class Agent:
 
     def set_approver(self, approver: Approver | None) -> None:
         """Who is asked about tool calls the permission policy says "ask" for."""
-        self.gate = ToolGate(self.gate.policy, approver, self.gate.secrets)
+        self.gate = dataclasses.replace(self.gate, approver=approver)
 
     def finish_turn(self) -> None:
         """End the running turn as a success once its current step is done (a workflow's
@@ -421,7 +438,7 @@ class Agent:
         """Add an `allow`, `ask` or `deny` rule for the rest of this agent's life (the
         settings files are not changed). Raises `RuleError` for a malformed rule."""
         if self.gate.policy is None:
-            self.gate = ToolGate(PermissionPolicy(), self.gate.approver, self.gate.secrets)
+            self.gate = dataclasses.replace(self.gate, policy=PermissionPolicy())
         self.gate.policy.add(action, rule)
 
     def set_system_prompt(self, prompt: str) -> None:
@@ -624,7 +641,9 @@ class Agent:
         manager.add_messages(self.session.context())
         if preview:
             return await manager.preview(strategy, in_turn=in_turn)
-        result = await manager.compact(focus=focus, strategy=strategy, in_turn=in_turn)
+        with span("compaction", {"mamba.compaction.in_turn": in_turn}) as traced:
+            result = await manager.compact(focus=focus, strategy=strategy, in_turn=in_turn)
+            traced.set_attributes(compaction_attributes(result))
         self._track(requests)
         if not result.removed_count:
             return result
@@ -786,6 +805,7 @@ class Agent:
                 pricing=self.pricing,
                 counter=self._token_counter,
                 emit=lambda event: None,
+                content=self.gate.content,
             )
         finally:
             if backend is not self.backend:

@@ -13,6 +13,7 @@ from typing import Any
 from mamba_agents.config import MCPServerConfig
 from mamba_agents.errors import ConfigError, ToolExecutionError
 from mamba_agents.mcp._results import result_text
+from mamba_agents.observability import span
 
 TAIL_LINES = 3
 LOG_LIMIT = 1_000_000  # bytes of a server's stderr log kept from the runs before
@@ -212,15 +213,23 @@ class ServerConnection:
     async def call_tool(self, name: str, arguments: dict[str, Any]) -> str:
         """Call one of the server's tools; its answer as text, ToolExecutionError when the
         tool reported an error or the server failed, timed out or answered nonsense."""
-        result = await self._request(
-            lambda client: client.call_tool(
-                name, arguments, read_timeout_seconds=self.config.timeout
+        attributes = {
+            "mcp.method.name": "tools/call",
+            "gen_ai.tool.name": name,
+            "gen_ai.operation.name": "execute_tool",
+            "mamba.mcp.server": self.name,
+            "network.transport": "pipe" if self.config.transport == "stdio" else "tcp",
+        }
+        with span(f"tools/call {name}", attributes, kind="client"):
+            result = await self._request(
+                lambda client: client.call_tool(
+                    name, arguments, read_timeout_seconds=self.config.timeout
+                )
             )
-        )
-        text = result_text(result)
-        if result.is_error:
-            raise ToolExecutionError(text or f"{name} failed on MCP server '{self.name}'")
-        return text
+            text = result_text(result)
+            if result.is_error:
+                raise ToolExecutionError(text or f"{name} failed on MCP server '{self.name}'")
+            return text
 
     async def get_prompt(self, name: str, arguments: dict[str, str]) -> Any:
         """Fill in one of the server's prompts; its `GetPromptResult`."""

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from mamba_agents.errors import AgentError, ConfigError
 from mamba_agents.events import Event, RunResult, WorkflowStepEvent
 from mamba_agents.messages import Usage
+from mamba_agents.observability import span
 
 if TYPE_CHECKING:
     from mamba_agents.engine import Agent
@@ -234,20 +235,34 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         self._fire("on_workflow_start", state)
         output: Any = None
         reason, error = "success", None
-        try:
-            work = self._execute(prompt, state, deps)
-            output = await asyncio.wait_for(work, self._config.timeout_seconds)
-        except WorkflowStop as stop:
-            reason, error = stop.reason, str(stop)
-        except TimeoutError:
-            reason = "timeout"
-            error = f"the workflow timed out after {self._config.timeout_seconds:g} s"
-            self._fire("on_workflow_error", state, TimeoutError(error))
-        except AgentError as exc:
-            reason, error = "error", str(exc)
-            self._fire("on_workflow_error", state, exc)
-        if self._stopping:
-            reason = "interrupted"
+        attributes = {
+            "mamba.workflow.name": self.name,
+            "mamba.workflow.pattern": self.pattern or None,
+        }
+        with span(f"workflow {self.name}", attributes) as traced:
+            try:
+                work = self._execute(prompt, state, deps)
+                output = await asyncio.wait_for(work, self._config.timeout_seconds)
+            except WorkflowStop as stop:
+                reason, error = stop.reason, str(stop)
+            except TimeoutError:
+                reason = "timeout"
+                error = f"the workflow timed out after {self._config.timeout_seconds:g} s"
+                self._fire("on_workflow_error", state, TimeoutError(error))
+            except AgentError as exc:
+                reason, error = "error", str(exc)
+                self._fire("on_workflow_error", state, exc)
+            if self._stopping:
+                reason = "interrupted"
+            traced.set_attributes(
+                {
+                    "mamba.workflow.status": reason,
+                    "mamba.workflow.steps": len(state.steps),
+                    "mamba.cost_usd": sum(s.cost_usd for s in state.steps),
+                }
+            )
+            if reason in ("error", "timeout"):
+                traced.set_status("error", error)
         steps = state.steps
         result: WorkflowResult[OutputT, StateT] = WorkflowResult(
             success=reason == "success",
@@ -299,18 +314,26 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         started = time.monotonic()
         result: RunResult | None = None
         self._active.add(agent)
+        attributes = {
+            "mamba.workflow.name": self.name,
+            "mamba.workflow.step": number,
+            "mamba.workflow.step_type": step_type,
+            "gen_ai.agent.name": agent.name,
+        }
         try:
-            async for event in agent.run_stream(
-                prompt,
-                max_turns=max_turns,
-                max_cost=self._budget_left(state),
-                timeout=self._config.step_timeout_seconds,
-                tools=tools,
-            ):
-                if isinstance(event, RunResult):
-                    result = event
-                else:
-                    self._emit(event)
+            with span(f"workflow_step {number} {agent.name}", attributes) as traced:
+                async for event in agent.run_stream(
+                    prompt,
+                    max_turns=max_turns,
+                    max_cost=self._budget_left(state),
+                    timeout=self._config.step_timeout_seconds,
+                    tools=tools,
+                ):
+                    if isinstance(event, RunResult):
+                        result = event
+                        traced.set_attribute("mamba.run.status", event.status)
+                    else:
+                        self._emit(event)
         finally:
             self._active.discard(agent)
         assert result is not None

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from mamba_agents.config import LoggingConfig
 from mamba_agents.errors import ConfigError
 
-__all__ = ["mask_values", "redact", "setup_logging"]
+__all__ = ["LOGGER_NAME", "mask_values", "redact", "setup_logging"]
 
 LOGGER_NAME = "mamba_agents"
 _SECRET_PATTERNS = [
