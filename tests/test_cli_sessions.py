@@ -82,3 +82,69 @@ def test_version_and_help(home):
     assert helped.code == 0 and "run" in helped.stdout and "sessions" in helped.stdout
     unknown = run_mamba("frobnicate", home=home)
     assert unknown.code == 2
+
+
+def test_global_flags_work_after_the_command_too(mamba):
+    quiet = mamba("run", "hi", "-q")
+    assert quiet.code == 0 and quiet.stderr == "" and quiet.stdout == "You said: hi\n"
+    verbose = mamba("run", "-v", "hi")
+    assert "DEBUG mamba_agents.backends: POST" in verbose.stderr
+    # The value of the command's own option stays its value.
+    system = mamba("run", "--system", "-q", "-o", "json", "hi")
+    assert system.code == 0 and "session " in system.stderr
+    listing = mamba("sessions", "list", "--json", "-q")
+    assert listing.code == 0 and len(listing.json()) == 3 and listing.stderr == ""
+
+
+def test_an_empty_session_reference_is_a_usage_error(mamba):
+    result = mamba("run", "--session", "", "hi")
+    assert result.code == 2 and result.stdout == ""
+    assert result.stderr == (
+        "mamba: --session: empty; give a session id, a unique prefix or a state id\n"
+    )
+
+
+def test_a_cost_limit_on_a_model_without_prices_is_warned_about(mamba):
+    unpriced = mamba("run", "--max-cost", "0.5", "hi", model="openai/in-house-model")
+    assert unpriced.code == 0
+    assert "cost limit $0.5: no prices are known for openai/in-house-model" in unpriced.stderr
+    assert "cost limit" not in mamba("run", "--max-cost", "0.5", "hi").stderr
+
+
+def test_show_at_a_state_totals_the_requests_that_led_to_it(mamba):
+    first = mamba("run", "first question", "-o", "json").json()
+    second = mamba("run", "-c", "second question, a longer one", "-o", "json").json()
+    state = mamba("sessions", "show", first["state_id"], "--json").json()
+    assert state["usage"]["input_tokens"] == first["usage"]["input_tokens"]
+    head = mamba("sessions", "show", second["session_id"], "--json").json()
+    total = first["usage"]["input_tokens"] + second["usage"]["input_tokens"]
+    assert head["usage"]["input_tokens"] == total
+    markdown = mamba("sessions", "show", first["state_id"]).stdout
+    tokens = first["usage"]["input_tokens"]
+    assert f"- tokens (up to state `{first['state_id']}`): {tokens} in" in markdown
+
+
+def test_delete_asks_on_a_terminal_unless_told_yes(mamba, home):
+    from conftest import MAMBA, mamba_env
+    from terminal import Terminal
+
+    kept = mamba("run", "keep me", "-o", "json").json()["session_id"]
+    gone = mamba("run", "delete me", "-o", "json").json()["session_id"]
+
+    def delete(*args: str, answer: str | None) -> tuple[int, str]:
+        terminal = Terminal([str(MAMBA), "sessions", "delete", *args], mamba_env(home), str(home))
+        try:
+            if answer is not None:
+                terminal.wait_for(r"\[y/N\]")
+                terminal.enter(answer)
+            return terminal.wait_exit(), terminal.text()
+        finally:
+            terminal.close()
+
+    code, screen = delete(kept, answer="n")
+    assert code == 1 and "Delete session" in screen and '("keep me", 1 states)' in screen
+    assert "kept session" in screen and len(session_files(home)) == 2
+    code, screen = delete(gone, answer="y")
+    assert code == 0 and "deleted session" in screen and len(session_files(home)) == 1
+    code, screen = delete(kept, "-y", answer=None)
+    assert code == 0 and "[y/N]" not in screen and session_files(home) == []

@@ -57,6 +57,51 @@ def _click_exceptions():
     return exceptions
 
 
+# The global options that take no value, accepted after the command too (`mamba run -v`).
+GLOBAL_FLAGS = frozenset({"-v", "--verbose", "-q", "--quiet", "--no-color"})
+
+
+def global_flags_first(args: list[str], app: object) -> list[str]:
+    """`args` with the global flags given after the command moved before it, where Click
+    looks for them. A token that is the value of the command's own option (`--system -q`)
+    or that comes after `--` stays where it is."""
+    if not any(a in GLOBAL_FLAGS for a in args[1:]):
+        return args
+    import typer
+
+    group = typer.main.get_command(app)
+    command: object = group
+    moved: list[str] = []
+    kept: list[str] = []
+    takes_value: set[str] = {"--config"}
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token == "--":
+            kept.extend(args[index:])
+            break
+        if token in takes_value:
+            kept.extend(args[index : index + 2])
+            index += 2
+            continue
+        subcommands = getattr(command, "commands", None)
+        if subcommands and token in subcommands:
+            command = subcommands[token]
+            takes_value = {
+                name
+                for param in getattr(command, "params", ())
+                if getattr(param, "param_type_name", "") == "option" and not param.is_flag
+                for name in param.opts
+            }
+        elif token in GLOBAL_FLAGS and command is not group:
+            moved.append(token)
+            index += 1
+            continue
+        kept.append(token)
+        index += 1
+    return [*moved, *kept]
+
+
 def run_app(args: list[str]) -> int:
     import typer
 
@@ -64,6 +109,7 @@ def run_app(args: list[str]) -> int:
     from mamba_cli.app import app
     from mamba_cli.output import error_line
 
+    args = global_flags_first(args, app)
     click = _click_exceptions()
     verbose = any(a in ("-v", "--verbose") for a in args)
     try:

@@ -262,7 +262,7 @@ def agent_from_flags(
 
     session = pick_session(SessionStore(), continue_latest=flags.continue_latest, ref=flags.session)
     parts = agent_parts(ctx, flags, ask_trust, ask_server)
-    return Agent(
+    agent = Agent(
         settings=parts.settings,
         session=session,
         store=parts.store,
@@ -271,3 +271,18 @@ def agent_from_flags(
         permissions=parts.policy,
         mcp=parts.mcp,
     )
+    warn_if_unpriced(agent, parts.settings.agent.max_cost)
+    return agent
+
+
+def warn_if_unpriced(agent: Any, max_cost: float | None) -> None:
+    """A cost limit on a model without known prices counts only what the provider
+    reports: say so rather than let the limit look like it holds."""
+    from mamba_cli import output
+
+    if max_cost is not None and not agent.profile.priced:
+        output.warn(
+            f"cost limit ${max_cost:g}: no prices are known for {agent.model}, so only costs the "
+            "provider reports count toward it; set input_price and output_price under "
+            f'[models."{agent.model}"]'
+        )

@@ -90,6 +90,20 @@ def warn(message: str) -> None:
     print(_paint(line, "33", sys.stderr), file=sys.stderr, flush=True)
 
 
+def confirm(question: str) -> bool:
+    """Ask a yes/no question on stderr and read the answer from stdin; Enter alone, EOF
+    or Ctrl-C mean no."""
+    sys.stderr.write(f"{question} [y/N] ")
+    sys.stderr.flush()
+    try:
+        answer = sys.stdin.readline()
+    except KeyboardInterrupt:
+        answer = ""
+    if not answer.endswith("\n"):
+        sys.stderr.write("\n")
+    return answer.strip().lower() in ("y", "yes")
+
+
 def progress(message: str) -> None:
     """A dim progress line on stderr, hidden by --quiet."""
     if not _state["quiet"]:

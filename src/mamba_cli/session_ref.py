@@ -11,6 +11,8 @@ def pick_session(store: Any, *, continue_latest: bool, ref: str | None) -> Any:
     """The session to continue (None for a new one). An older state forks a new session."""
     from mamba_agents.errors import ConfigError
 
+    if ref is not None and not ref.strip():
+        raise ConfigError("--session: empty; give a session id, a unique prefix or a state id")
     if continue_latest and ref:
         raise ConfigError("--continue and --session cannot be used together")
     if continue_latest:

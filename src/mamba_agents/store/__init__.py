@@ -2,7 +2,7 @@
 
 from mamba_agents.store._session import FORMAT, VERSION, Session, State
 from mamba_agents.store._store import SessionRef, SessionStore
-from mamba_agents.store._usage_index import Refresh, RequestSum, UsageIndex
+from mamba_agents.store._usage_index import Refresh, RequestSum, UsageIndex, priced_ids
 
 __all__ = [
     "FORMAT",
@@ -14,4 +14,5 @@ __all__ = [
     "SessionStore",
     "State",
     "UsageIndex",
+    "priced_ids",
 ]

@@ -27,12 +27,7 @@ def ask_trust(untrusted: dict[str, list[str]]) -> bool:
         "Trusting it lets them change where requests go, add allow rules and move the sandbox.",
         file=sys.stderr,
     )
-    try:
-        answer = input(f"Trust {os.getcwd()}? [y/N] ")
-    except (EOFError, KeyboardInterrupt):
-        print(file=sys.stderr)
-        return False
-    return answer.strip().lower() in ("y", "yes")
+    return output.confirm(f"Trust {os.getcwd()}?")
 
 
 def ask_server(config: Any) -> bool:
@@ -40,12 +35,7 @@ def ask_server(config: Any) -> bool:
     print(f"{config.source} wants to start the MCP server '{config.name}':", file=sys.stderr)
     for line in config.details():
         print(output.terminal_safe(f"  {line}"), file=sys.stderr)
-    try:
-        answer = input("Allow it (remembered for this folder)? [y/N] ")
-    except (EOFError, KeyboardInterrupt):
-        print(file=sys.stderr)
-        return False
-    return answer.strip().lower() in ("y", "yes")
+    return output.confirm("Allow it (remembered for this folder)?")
 
 
 @opt.agent_command()

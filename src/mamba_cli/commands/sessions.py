@@ -23,16 +23,24 @@ def _store() -> Any:
     return SessionStore()
 
 
-def usage_of(session: Any) -> Any:
-    """The `UsageSummary` of every model request in a session file, across all states."""
+def usage_of(session: Any, state_id: str | None = None) -> Any:
+    """The `UsageSummary` of every model request in a session file, across all states; or,
+    for a state, of the requests that led to it (its own and its ancestors')."""
+    from mamba_agents.store import priced_ids
     from mamba_agents.tokens import UsageTracker
 
-    return UsageTracker.from_messages(session.messages.values()).get_summary()
+    if state_id is None or state_id == session.head:
+        messages = session.messages.values()
+    else:
+        ids = {i for s in session.lineage(state_id) for i in priced_ids(s.kind, s.added, s.receipt)}
+        messages = [session.messages[i] for i in ids if i in session.messages]
+    return UsageTracker.from_messages(messages).get_summary()
 
 
-def summary(session: Any) -> dict[str, Any]:
-    """The fields `sessions list --json` prints for one session."""
-    usage = usage_of(session)
+def summary(session: Any, state_id: str | None = None) -> dict[str, Any]:
+    """The fields `sessions list --json` prints for one session (usage and cost: of the
+    requests that led to `state_id`, when given)."""
+    usage = usage_of(session, state_id)
     return {
         "id": session.id,
         "title": session.title,
@@ -96,7 +104,7 @@ def show(
     """Show a session's conversation (at its head, or at the state named)."""
     found = _store().resolve(ref)
     if as_json:
-        data = summary(found.session)
+        data = summary(found.session, found.state_id)
         data["state_id"] = found.state_id or found.session.head
         data["messages"] = [m.to_record() for m in found.session.context(found.state_id)]
         output.print_json(data)
@@ -113,10 +121,11 @@ def render_markdown(session: Any, state_id: str | None = None) -> str:
         f"- model: {session.model}",
         f"- updated: {session.updated_at}",
     ]
-    usage = usage_of(session)
+    usage = usage_of(session, state_id)
+    upto = f" (up to state `{state_id}`)" if state_id and state_id != session.head else ""
     lines.append(
-        f"- tokens: {usage.total.usage.input_tokens} in, {usage.total.usage.output_tokens} out; "
-        f"cost {output.money(usage.cost_usd, places=4)}"
+        f"- tokens{upto}: {usage.total.usage.input_tokens} in, "
+        f"{usage.total.usage.output_tokens} out; cost {output.money(usage.cost_usd, places=4)}"
     )
     lines += _compactions(session, state_id) + _workflow_steps(session, state_id)
     system = session.system_prompt(state_id)
@@ -186,10 +195,28 @@ def _compactions(session: Any, state_id: str | None) -> list[str]:
 
 
 @app.command("delete")
-def delete(ref: Annotated[str, typer.Argument(help="Session id or unique prefix.")]) -> None:
-    """Delete a saved session file (a damaged one too)."""
+def delete(
+    ref: Annotated[str, typer.Argument(help="Session id or unique prefix.")],
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
+) -> None:
+    """Delete a saved session file (a damaged one too); on a terminal, asks first."""
+    import sys
+
+    from mamba_agents.errors import SessionError
+
     store = _store()
     session_id = store.match_id(ref) or store.resolve(ref).session.id
+    if not yes and sys.stdin.isatty():
+        question = f"Delete session {session_id}"
+        try:
+            session = store.load(session_id)
+            title = output.terminal_safe(output.shorten(session.title or "", 50))
+            question += f' ("{title}", {len(session.states)} states)' if title else ""
+        except SessionError:  # a damaged file is deleted all the same
+            question += " (damaged)"
+        if not output.confirm(question + "?"):
+            output.progress(f"kept session {session_id}")
+            raise typer.Exit(1)
     store.delete(session_id)
     output.progress(f"deleted session {session_id}")
 

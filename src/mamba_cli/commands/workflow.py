@@ -108,6 +108,8 @@ def execute(ctx: typer.Context, flags: opt.AgentFlags, spec: Any, task: str, fmt
 
     parts = opt.agent_parts(ctx, flags)
     flow, agents = build_workflow(spec, parts, flags)
+    for agent in {agent.model: agent for agent in agents}.values():
+        opt.warn_if_unpriced(agent, flags.max_cost)
     renderer = WorkflowRenderer(fmt, spec)
     flow.on_event = renderer.handle
 
