@@ -144,11 +144,16 @@ def test_permission_prompt_once_deny_always(chat, server, home):
     term.enter("a")
     term.wait_for("ok 3")
     rules = home / "config" / "mamba" / "permissions.toml"
-    assert 'allow = ["write_file(always.txt)"]' in rules.read_text()
+    import tomllib
+
+    saved_rules = tomllib.loads(rules.read_text())["permissions"]
+    assert saved_rules == {"allow": ["write_file(always.txt)"], "ask": [], "deny": []}
     prompts = term.text().count("allow? [y/a/N]")
     term.enter("write always again")
     term.wait_for("ok 4")
     assert term.text().count("allow? [y/a/N]") == prompts  # the rule stuck: no prompt
+    term.enter("/permissions")
+    term.wait_for(r"allow write_file\(always\.txt\)[\s\S]*\(saved in this\s+chat to [\s\S]*toml\)")
 
 
 def test_ctrl_c_mid_stream_keeps_the_session_valid(chat, server, home):
@@ -411,3 +416,18 @@ def test_cost_context_and_system_prompt_through_the_agent(chat, server):
     term.enter("again")
     term.wait_for("You said: again")
     assert server.requests[-1]["messages"][0] == {"role": "system", "content": "Answer in French."}
+
+
+def test_chat_commands_say_plain_true_things(chat, home):
+    term = chat("--allow", "read_file", model="openai/in-house-model")
+    term.enter("/rewind abc")
+    term.wait_for(r"usage: /rewind \[N\] \(N: how many turns, a whole number; not 'abc'\)")
+    term.enter("/rewind 0")
+    term.wait_for(r"usage: /rewind \[N\] \(N: 1 or more\)")
+    term.enter("/permissions")
+    term.wait_for(r"allow read_file .*\(--allow on the command line\)")
+    term.enter("hello")
+    term.wait_for("You said: hello")
+    term.enter("/cost")
+    term.wait_for(r"cost unpriced \(no known prices\)")
+    assert "invalid literal" not in term.text() and "(unpriced) (unpriced)" not in term.text()

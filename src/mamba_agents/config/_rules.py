@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import tempfile
 import tomllib
 from pathlib import Path
 
+from mamba_agents.config._files import write_toml
 from mamba_agents.errors import ConfigError
 from mamba_agents.paths import config_home
 
@@ -35,12 +33,6 @@ def save_rule(kind: str, rule: str) -> Path:
             rules[key] = list(data.get("permissions", {}).get(key, []))
     if rule not in rules[kind]:
         rules[kind].append(rule)
-    lines = ['# Permission rules saved by mamba ("always" answers). Edit freely.', "[permissions]"]
-    # JSON strings are valid TOML basic strings.
-    lines += [f"{key} = [{', '.join(json.dumps(r) for r in rules[key])}]" for key in _KINDS]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".permissions.", suffix=".tmp")
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write("\n".join(lines) + "\n")
-    os.replace(tmp, path)
+    header = 'Permission rules saved by mamba ("always" answers). Edit freely.'
+    write_toml(path, header, {"permissions": rules})
     return path

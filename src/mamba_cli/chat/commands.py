@@ -151,11 +151,12 @@ class SlashCommands:
         if record is None:
             self.say("no tool has run in this chat yet")
             return
-        self.say(
-            f"{record.name} ({record.duration_ms} ms{', failed' if record.is_error else ''})", BOLD
-        )
+        took = f"{record.duration_ms} ms" if record.duration_ms else "did not finish"
+        self.say(f"{record.name} ({took}{', failed' if record.is_error else ''})", BOLD)
         self.say(f"arguments: {record.arguments}")
-        self.say(record.content or "(no output)")
+        self.say(
+            record.content or ("(stopped before it answered)" if record.is_error else "(no output)")
+        )
 
     async def mcp(self, argument: str) -> None:
         manager = self.agent.mcp
@@ -208,11 +209,12 @@ class SlashCommands:
         shown = False
         for kind in ("deny", "ask", "allow"):
             for rule in getattr(policy, kind):
-                source = (
-                    settings.item_source("permissions", kind, rule)
-                    if rule in getattr(settings.permissions, kind)
-                    else "this chat / flags"
-                )
+                if rule in getattr(settings.permissions, kind):
+                    source = settings.item_source("permissions", kind, rule)
+                elif (kind, rule) in self.app.saved_rules:
+                    source = f"saved in this chat to {self.app.saved_rules[kind, rule]}"
+                else:
+                    source = f"--{kind} on the command line"
                 self.say(f"  {kind:<5} {rule:<30} {describe_rule(rule)}  ({source})")
                 shown = True
         if not shown:
@@ -267,7 +269,8 @@ class SlashCommands:
             f"{status.human(usage.cache_write_tokens)} written"
         )
         source = summary.cost_source
-        self.say(f"cost {status.money(summary.cost_usd)} ({source})")
+        how = f" ({source})" if source in ("estimated", "reported") else ""
+        self.say(f"cost {status.cost_text(summary.cost_usd, source)}{how}")
 
     async def usage(self, argument: str) -> None:
         from mamba_agents.usage import build_report
@@ -336,9 +339,13 @@ class SlashCommands:
         self.say(f"forked: now in session {session.id} (from {origin[:8]})", DIM)
 
     async def rewind(self, argument: str) -> None:
+        if argument and not argument.strip().isdigit():
+            self.say(f"usage: /rewind [N] (N: how many turns, a whole number; not {argument!r})")
+            return
         turns = int(argument) if argument else 1
         if turns < 1:
-            raise ValueError("N must be 1 or more")
+            self.say("usage: /rewind [N] (N: 1 or more)")
+            return
         state = self.agent.rewind(turns)
         if state is None:
             self.say("rewound to the start of the conversation (later turns stay saved)", DIM)

@@ -8,6 +8,7 @@ import shutil
 import signal
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TextIO
 
 from mamba_cli import output
@@ -98,6 +99,7 @@ class ChatApp:
         self.out = out or sys.stdout
         self.color = color and self.out.isatty()
         self.last_tool: ToolCallRecord | None = None
+        self.saved_rules: dict[tuple[str, str], Path] = {}  # rules "always" saved, and where
         self.last_answer = ""
         self.spinner = Spinner(self.out, self.color)
         self._running: set[str] = set()
@@ -299,6 +301,7 @@ class ChatApp:
             self.agent.add_permission_rule("allow", rule)
             with contextlib.suppress(OSError):
                 path = save_rule("allow", rule)
+                self.saved_rules["allow", rule] = path
                 self.say(f"  saved rule {rule} to {path}", DIM)
         allowed = answer in ("y", "a")
         if not allowed:

@@ -8,8 +8,10 @@ from mamba_cli.output import human, money
 
 
 def cost_text(value: float, source: str) -> str:
-    """A cost, marked when some of it has no known price."""
-    return money(value) + (" (partly unpriced)" if source == "unpriced" else "")
+    """A cost, marked when some of it (or all of it) has no known price."""
+    if source != "unpriced":
+        return money(value)
+    return money(value) + " (partly unpriced)" if value else "unpriced (no known prices)"
 
 
 def session_cost(agent: Any) -> tuple[float, str]:
