@@ -292,6 +292,29 @@ def test_piped_stdin_reads_one_prompt_per_line(home, server):
     assert " in · " in proc.stderr  # status lines go to stderr
 
 
+def test_piped_chat_writes_only_answers_to_stdout(home, server):
+    def chat(stdin: str, *args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(MAMBA), "chat", "-m", "gpt-4o", "--base-url", server.base_url, *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=home / "work",
+            env=mamba_env(home, MAMBA_RETRY__MAX_RETRIES="0"),
+            timeout=60,
+        )
+
+    first = chat("remember the lighthouse\n")
+    assert first.stdout == "You said: remember the lighthouse\n"
+    session = saved(home)[0]["id"]
+    server.add({"status": 503})
+    resumed = chat("fails\n/nonsense\nagain\n", "--session", session[:8])
+    # The earlier exchange is not repeated; errors and warnings go to stderr.
+    assert resumed.stdout == "You said: again\n"
+    assert "lighthouse" not in resumed.stdout + resumed.stderr
+    assert "error: HTTP 503" in resumed.stderr and "unknown command /nonsense" in resumed.stderr
+
+
 def test_escape_sequences_from_the_model_and_tools_are_shown_not_obeyed(chat, server, home):
     from test_terminal_safety import FILE_TEXT, HOSTILE, assert_terminal_untouched, hostile_turn
 

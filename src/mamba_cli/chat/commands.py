@@ -81,17 +81,17 @@ class SlashCommands:
             try:
                 await self.use_prompt(prompt, argument.strip())
             except Exception as exc:  # a failing prompt must not end the chat
-                self.app.say(f"{name}: {exc}", RED)
+                self.app.alert(f"{name}: {exc}")
             return None
         if command is None:
             close = difflib.get_close_matches(name.lower(), self.table, n=1)
             hint = f"; did you mean {close[0]}?" if close else "; /help lists the commands"
-            self.app.say(f"unknown command {name}{hint}", YELLOW)
+            self.app.alert(f"unknown command {name}{hint}", YELLOW)
             return None
         try:
             return await command.handler(argument.strip())
         except Exception as exc:  # a failing command must not end the chat
-            self.app.say(f"{name}: {exc}", RED)
+            self.app.alert(f"{name}: {exc}")
             return None
 
     @property

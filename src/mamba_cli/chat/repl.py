@@ -128,6 +128,15 @@ class ChatApp:
         else:
             output.progress(text)
 
+    def alert(self, text: str, style: str = RED) -> None:
+        """An error or warning: in the conversation on a terminal; on stderr when stdout is
+        not a terminal (even with --quiet), so piped output holds only the answers."""
+        if self.out.isatty():
+            self.say(text, style)
+        else:
+            self.spinner.stop()
+            print(output.terminal_safe(text), file=sys.stderr, flush=True)
+
     def width(self) -> int:
         return shutil.get_terminal_size((100, 24)).columns
 
@@ -187,14 +196,16 @@ class ChatApp:
                 loop.remove_signal_handler(signal.SIGINT)
         statuses = self.agent.mcp_status()
         for line in server_failures(statuses):
-            self.say(line, RED)
+            self.alert(line)
         ready = [s for s in statuses if s["status"] == "connected"]
         if ready:
             tools = sum(s.get("tools", 0) for s in ready)
             self.note(f"MCP: {len(ready)} server(s) connected, {tools} tools (/mcp for details)")
 
     def show_recent(self) -> None:
-        render_recent(self)
+        """Where a resumed session stands: on a terminal only (piped output is answers)."""
+        if self.out.isatty():
+            render_recent(self)
 
     def goodbye(self) -> None:
         session = self.agent.session
@@ -228,15 +239,14 @@ class ChatApp:
                 elif isinstance(event, ToolResult):
                     self._tool_finished(event)
                 elif isinstance(event, RetryEvent):
-                    self.say(
-                        f"retrying in {event.wait_seconds:.1f} s: {shorten(event.reason, 100)}",
-                        DIM,
+                    self.note(
+                        f"retrying in {event.wait_seconds:.1f} s: {shorten(event.reason, 100)}"
                     )
                 elif isinstance(event, CompactionEvent):
                     self.note(output.compaction_line(event))
                 elif isinstance(event, ErrorEvent):
                     stream.finish()
-                    self.say(f"error: {event.message}", RED)
+                    self.alert(f"error: {event.message}")
                 elif isinstance(event, RunResult):
                     result = event
         finally:
@@ -247,10 +257,10 @@ class ChatApp:
         else:
             stream.finish()
         if result.status in ("max_turns", "max_cost", "timeout"):
-            self.say(f"stopped: {result.error}", YELLOW)
+            self.alert(f"stopped: {result.error}", YELLOW)
         warning = output.stop_warning(result)
         if warning:
-            self.say(warning, YELLOW)
+            self.alert(warning, YELLOW)
         if result.status != "error":
             self.last_answer = result.output or self.last_answer
             line = status.status_line(self.agent, result)
