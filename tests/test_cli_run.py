@@ -258,3 +258,21 @@ def test_litellm_transport_through_the_command(mamba, server):
     data = result.json()
     assert data["result"] == "via litellm" and data["usage"]["input_tokens"] == 10
     assert server.headers[0]["authorization"] == "Bearer sk-test"
+
+
+def test_a_missing_key_is_said_whole_before_any_request(home, server):
+    for model, variable in (
+        ("anthropic/claude-3-5-haiku-latest", "ANTHROPIC_API_KEY"),
+        ("gpt-4o", "OPENAI_API_KEY"),
+    ):
+        result = run_mamba("run", "hi", "--model", model, home=home, timeout=20)
+        assert result.code == 1 and result.stdout == ""
+        assert result.stderr.strip().splitlines() == [
+            f"mamba: {model if '/' in model else 'openai/' + model}: no API key; set {variable} "
+            "(or MAMBA_MODEL_BACKEND__API_KEY, or model_backend.api_key in the config)"
+        ]
+    # A proxy of one's own may need no key.
+    proxied = run_mamba(
+        "run", "hi", "--model", "openai/gpt-4o", "--base-url", server.base_url, home=home
+    )
+    assert proxied.code == 0 and proxied.stdout == "You said: hi\n"

@@ -72,6 +72,13 @@ def create_backend(route: ModelRoute, settings: AgentSettings) -> Backend:
     request log of `settings.observability.log_requests`)."""
     cfg = settings.model_backend
     key = api_key_for(route, settings)
+    if key is None and route.needs_key:
+        from mamba_agents.errors import AuthenticationError
+
+        raise AuthenticationError(
+            f"{route.model}: no API key; set {route.key_variable} (or "
+            "MAMBA_MODEL_BACKEND__API_KEY, or model_backend.api_key in the config)"
+        )
     request_log = None
     if settings.observability.log_requests:
         from mamba_agents.observability import RequestLog

@@ -21,6 +21,25 @@ KEY_VARIABLES = {
     "vertex_ai": "GOOGLE_APPLICATION_CREDENTIALS",
 }
 
+# Providers whose own endpoint refuses every request without an API key: a missing key is
+# said before anything is sent. (Bedrock and Vertex find credentials in other places.)
+KEY_REQUIRED = frozenset(
+    {
+        "openai",
+        "anthropic",
+        "gemini",
+        "together_ai",
+        "mistral",
+        "groq",
+        "deepseek",
+        "openrouter",
+        "cohere",
+        "xai",
+        "fireworks_ai",
+        "perplexity",
+    }
+)
+
 
 @dataclass(frozen=True)
 class ModelRoute:
@@ -32,6 +51,14 @@ class ModelRoute:
     transport: str
     base_url: str | None
     key_variable: str | None
+    custom_endpoint: bool = False
+    """Whether the address was given (`--base-url`) rather than the provider's own."""
+
+    @property
+    def needs_key(self) -> bool:
+        """Whether requests cannot succeed without an API key: the provider's own endpoint
+        of a provider that always asks for one."""
+        return self.provider in KEY_REQUIRED and not self.custom_endpoint
 
 
 def split_model(model: str) -> tuple[str, str]:
@@ -69,5 +96,6 @@ def resolve_route(
             transport="native",
             base_url=(base_url or NATIVE_PROVIDERS.get(provider) or OPENAI_BASE_URL).rstrip("/"),
             key_variable=key_variable,
+            custom_endpoint=bool(base_url),
         )
-    return ModelRoute(full, provider, name, "litellm", base_url, key_variable)
+    return ModelRoute(full, provider, name, "litellm", base_url, key_variable, bool(base_url))
