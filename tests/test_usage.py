@@ -384,6 +384,21 @@ def test_cli_totals_match_the_session_files(mamba, server, home):
         "openai/gpt-4o-mini",
         "ollama/llama3.2",
     }
+    # CSV with --breakdown: one line per day and model, so each column sums to the total.
+    import csv
+    import io
+
+    text = run_mamba("usage", "--format", "csv", "--breakdown", home=home).stdout
+    rows = list(csv.DictReader(io.StringIO(text)))
+    *parts, total = rows
+    assert sorted(r["model"] for r in parts) == [
+        "ollama/llama3.2",
+        "openai/gpt-4o",
+        "openai/gpt-4o-mini",
+    ]
+    assert total["key"] == "total"
+    assert sum(int(r["requests"]) for r in parts) == int(total["requests"]) == 3
+    assert sum(int(r["input_tokens"]) for r in parts) == int(total["input_tokens"])
 
 
 def test_cli_formats(mamba, home):

@@ -170,7 +170,8 @@ CSV_FIELDS = [
 
 
 def to_csv(report: UsageReport, *, breakdown: bool) -> str:
-    """One line per row (and per model with `breakdown`), then a total line."""
+    """One line per row (with `breakdown`: one per row and model instead, so a column
+    sums to the total), then a total line."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, CSV_FIELDS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
@@ -179,10 +180,11 @@ def to_csv(report: UsageReport, *, breakdown: bool) -> str:
         writer.writerow({"key": key, "model": model, **totals.to_dict()})
 
     for row in report.rows:
-        emit(row.key, ";".join(sorted(row.totals.models)), row.totals)
         if breakdown:
             for name, part in sorted(row.breakdown.items()):
                 emit(row.key, name, part)
+        else:
+            emit(row.key, ";".join(sorted(row.totals.models)), row.totals)
     emit("total", ";".join(sorted(report.totals.models)), report.totals)
     return buffer.getvalue()
 
