@@ -84,6 +84,7 @@ def test_circuit_breaker_allows_a_trial_after_its_timeout_and_closes_on_success(
         "key is sk-proj-abcdefghijklmnop in the middle",
         "api_key=supersecretvalue123",
         '{"api_key": "supersecretvalue123"}',
+        "send it with: Bearer abcdefghijklmnop.qrstu",
     ],
 )
 def test_redaction(text):

@@ -199,6 +199,7 @@ def test_a_failed_request_and_a_refused_tool_are_error_spans(server, home):
     run, first, refused, second = trace.spans
     assert refused.name == "execute_tool run_bash" and refused.status == "error"
     assert refused.attributes["mamba.tool.status"] == "refused"
+    assert refused.attributes["error.type"] == "refused"
     assert "permission" in refused.status_message
     assert second.status == "error" and "bad request" in second.status_message
     assert second.attributes["error.type"] == "ModelBackendError"
@@ -504,3 +505,88 @@ def test_a_chat_stops_waiting_on_a_dead_endpoint(home, server):
     said = result.stdout + result.stderr
     assert said.count("error: HTTP 503") == 2 and "not trying again until" in said
     assert len(server.requests) == 2
+
+
+def test_long_texts_are_cut_in_spans():
+    tracer = RequestTracer()
+    tracer.start_trace()
+    with span("big", {"text": "x" * 200_000, "parts": ["y" * 100_000]}):
+        pass
+    (big,) = tracer.end_trace().spans
+    assert big.attributes["text"].endswith("… [134,464 more characters]")
+    assert len(big.attributes["text"]) < 70_000 and len(big.attributes["parts"][0]) < 70_000
+
+
+def test_the_request_log_stays_json_when_texts_look_like_secrets(server, home):
+    def fetch_repo(name: str, token: str) -> str:
+        """Fetch a repository.
+
+        Args:
+            name: The repository.
+            token: An access token.
+        """
+        return "fetched"
+
+    log = home / "requests.jsonl"
+    server.add({"tool_calls": [{"name": "fetch_repo", "arguments": {"name": "x", "token": "t"}}]})
+    settings = settings_for(server, observability={"log_requests": str(log)})
+    agent = Agent(settings=settings, tools=[fetch_repo])
+    asyncio.run(agent.run("fetch x; my password=hunter2 and auth Bearer abcdefghijkl.mnop"))
+    entries = [json.loads(line) for line in log.read_text().splitlines()]  # valid JSON
+    schema = entries[0]["request"]["tools"][0]["function"]["parameters"]
+    assert schema["properties"]["token"] == {"type": "string", "description": "An access token."}
+    text = log.read_text()
+    assert "hunter2" not in text and "abcdefghijkl" not in text
+
+
+def test_an_unreachable_endpoint_opens_the_circuit(home):
+    from conftest import free_port
+
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    settings = AgentSettings(
+        environ={},
+        load=False,
+        overrides={
+            "model_backend": {"model": "openai/gpt-4o", "base_url": url},
+            "retry": {"max_retries": 0, "circuit_failure_threshold": 2},
+        },
+    )
+    agent = Agent(settings=settings)
+    for _ in range(2):
+        with pytest.raises(ModelBackendError, match="cannot connect"):
+            agent.run_sync("hello")
+    with pytest.raises(CircuitOpenError, match="2 calls in a row failed"):
+        agent.run_sync("hello")
+
+
+def test_initialize_with_nothing_configured_sends_nothing(collector):
+    """The SDK's default address is localhost:4318; requests to it go through the proxy the
+    environment names, here the collector, so anything sent would arrive there."""
+    code = (
+        "from mamba_agents.observability import get_otel_integration, span\n"
+        "otel = get_otel_integration()\n"
+        "print(otel.initialize())\n"
+        "with span('work'):\n"
+        "    pass\n"
+        "otel.shutdown()\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    env = {k: v for k, v in env.items() if k.lower() not in ("no_proxy", "http_proxy")}
+    env["HTTP_PROXY"] = collector.endpoint
+    quiet = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert quiet.stdout.strip() == "True" and collector.spans == []
+    # The same with the standard variable set: spans go out (through the proxy).
+    env["OTEL_EXPORTER_OTLP_ENDPOINT"] = "http://localhost:4318"
+    subprocess.run([sys.executable, "-c", code], env=env, check=True)
+    assert [s["name"] for s in collector.spans] == ["work"]
+
+
+def test_a_collector_that_is_down_is_one_warning(mamba, home):
+    from conftest import free_port
+
+    down = f"http://127.0.0.1:{free_port()}"
+    result = mamba("run", "hi", env={"OTEL_EXPORTER_OTLP_ENDPOINT": down})
+    assert result.code == 0 and result.stdout == "You said: hi\n"
+    warnings = [line for line in result.stderr.splitlines() if "OpenTelemetry" in line]
+    assert len(warnings) == 1 and "export failed" in warnings[0]
+    assert result.stderr.count("HTTPConnectionPool") == 1 and "Traceback" not in result.stderr

@@ -284,10 +284,14 @@ def test_each_workflow_step_is_a_span_around_its_agents_run():
     judge, _ = agent({"text": "both agree"}, name="judge")
     tracer = RequestTracer()
     tracer.start_trace()
-    result = asyncio.run(ParallelWorkflow([a, b], judge).run("question"))
+    flow = ParallelWorkflow([a, b], judge)
+    flow.label = "second-opinion"  # what `mamba workflow` sets: the workflow file's name
+    result = asyncio.run(flow.run("question"))
     trace = tracer.end_trace()
     assert result.success
     (workflow,) = trace.find("workflow")
+    assert workflow.name == "workflow second-opinion"
+    assert workflow.attributes["mamba.workflow.pattern"] == "parallel"
     assert workflow.attributes["mamba.workflow.status"] == "success"
     assert workflow.attributes["mamba.workflow.steps"] == 3
     steps = trace.find("workflow_step")

@@ -27,7 +27,8 @@ def exit_now(code: int) -> NoReturn:
     import os
 
     if "mamba_agents.observability" in sys.modules:
-        sys.modules["mamba_agents.observability"].stop_export()
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C while the last spans go
+            sys.modules["mamba_agents.observability"].stop_export()
     if "logging" in sys.modules:
         sys.modules["logging"].shutdown()
     for stream in (sys.stdout, sys.stderr):

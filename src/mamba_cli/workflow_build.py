@@ -100,4 +100,5 @@ def build_workflow(
         )
     if spec.pattern == "router" and o.get("router") is None:
         made.append(flow.router_agent())
+    flow.label = spec.name
     return flow, made

@@ -32,8 +32,11 @@ def endpoint_of(backend: Backend) -> str:
 
 def _endpoint_failed(exc: BaseException) -> bool:
     """Only failures of the endpoint itself count: errors worth retrying that retrying did
-    not cure (an unreachable server, 5xx, timeouts, 429), not a refused request."""
-    return isinstance(exc, ModelBackendError) and exc.retryable
+    not cure (5xx, timeouts, 429, broken streams) and failures with no HTTP answer at all
+    (an unreachable server); not a request the endpoint answered by refusing it."""
+    if not isinstance(exc, ModelBackendError):
+        return False
+    return exc.retryable or exc.status_code is None
 
 
 def breaker_for(backend: Backend, retry: RetryConfig) -> CircuitBreaker | None:

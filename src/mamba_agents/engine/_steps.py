@@ -121,7 +121,7 @@ async def request_model(
         if traced.recording:
             traced.set_attributes(response_attributes(response))
             if content is not None:
-                answer = json.dumps(response.message.to_wire())
+                answer = json.dumps([response.message.to_wire()])
                 traced.set_attribute("gen_ai.output.messages", content(answer))
         return response
 
@@ -281,7 +281,7 @@ async def run_tools(
             runnable.append((index, *prepared))
             continue
         with span(f"execute_tool {call.name}", tool_attributes(call.name, call.id, None)) as traced:
-            traced.set_attribute("mamba.tool.status", "refused")
+            traced.set_attributes({"mamba.tool.status": "refused", "error.type": "refused"})
             traced.set_status("error", refusal.removeprefix("Error: "))
         if not isinstance(prepared, str):
             denials.append(
@@ -306,6 +306,7 @@ async def run_tools(
             if traced.recording:
                 traced.set_attribute("mamba.tool.status", "error" if failed else "ok")
                 if failed:
+                    traced.set_attribute("error.type", "tool_error")
                     traced.set_status("error", content.removeprefix("Error: ")[:500])
                 if gate.content is not None:
                     traced.set_attribute("gen_ai.tool.call.arguments", gate.clean(call.arguments))

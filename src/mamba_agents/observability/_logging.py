@@ -15,6 +15,7 @@ __all__ = ["LOGGER_NAME", "mask_values", "redact", "setup_logging"]
 
 LOGGER_NAME = "mamba_agents"
 _SECRET_PATTERNS = [
+    re.compile(r"(?i)(\bbearer\s+)[A-Za-z0-9._~+/=-]{8,}"),
     re.compile(r"(?i)(authorization\W{0,3}\s*(?:bearer|basic)\s+)[^\s'\",]+"),
     re.compile(r"\b(?:sk|pk|rk)-[A-Za-z0-9_\-]{8,}"),
     re.compile(r"(?i)((?:api[_-]?key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+"),

@@ -30,6 +30,8 @@ __all__ = [
 log = logging.getLogger("mamba_agents.observability")
 
 _ENDPOINT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT")
+_TIMEOUT_VARIABLES = ("OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", "OTEL_EXPORTER_OTLP_TIMEOUT")
+_EXPORT_TIMEOUT = 3.0  # seconds, unless the standard variables say otherwise
 _CONTENT_VARIABLE = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
 _INSTALL_HINT = 'install it with: pip install "mamba-agents[otel]"'
 
@@ -54,6 +56,28 @@ def export_requested(config: ObservabilityConfig, environ: Mapping[str, str] = o
     return bool(
         config.otlp_endpoint or exporter or any(environ.get(v) for v in _ENDPOINT_VARIABLES)
     )
+
+
+class _FirstExportError(logging.Handler):
+    """The OpenTelemetry SDK logs each failed export (and each retry) in its own words, on
+    every batch; this says the first one once, as one of mamba's warnings."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.said = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self.said:
+            self.said = True
+            reason = record.getMessage().splitlines()[0][:200]
+            log.warning("OpenTelemetry export failed (spans may be lost): %s", reason)
+
+
+def _report_export_errors_once() -> None:
+    otel_log = logging.getLogger("opentelemetry")
+    if not any(isinstance(h, _FirstExportError) for h in otel_log.handlers):
+        otel_log.addHandler(_FirstExportError())
+        otel_log.propagate = False
 
 
 class _OTelSink:
@@ -123,6 +147,8 @@ class OTelIntegration:
             return True
         if _true(self.environ.get("OTEL_SDK_DISABLED")):
             return self._decline("OTEL_SDK_DISABLED is set")
+        if self.reason is not None:
+            return False  # said once already
         try:
             from opentelemetry import trace
             from opentelemetry.sdk.trace import TracerProvider
@@ -133,17 +159,31 @@ class OTelIntegration:
             try:
                 provider = self._own_provider()
             except ImportError as exc:
-                return self._decline(f"{exc.name or exc} is missing; {_INSTALL_HINT}")
+                return self._decline(f"{exc.name or exc} is missing; {self._install_hint()}")
             except ValueError as exc:
                 return self._decline(str(exc))
             trace.set_tracer_provider(provider)
             self._provider = provider
         from mamba_agents import __version__
 
+        _report_export_errors_once()
         self._sink = _OTelSink(provider.get_tracer("mamba_agents", __version__))
         add_span_sink(self._sink)
         self.reason = None
         return True
+
+    def _install_hint(self) -> str:
+        if self._protocol() == "grpc":
+            return "install it with: pip install opentelemetry-exporter-otlp-proto-grpc"
+        return _INSTALL_HINT
+
+    def _protocol(self) -> str:
+        env = self.environ
+        return (
+            env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+            or "http/protobuf"
+        )
 
     def _decline(self, reason: str) -> bool:
         self.reason = reason
@@ -166,32 +206,39 @@ class OTelIntegration:
 
     def _exporter(self) -> Any:
         env = self.environ
-        kind = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
-        if kind == "none":
+        if not export_requested(self.config, env):
+            log.info("no OTLP endpoint is set: spans are not exported")
             return None
+        kind = env.get("OTEL_TRACES_EXPORTER", "otlp").strip().lower() or "otlp"
         if kind == "console":
             from opentelemetry.sdk.trace.export import ConsoleSpanExporter
 
             return ConsoleSpanExporter(out=sys.stderr)  # stdout carries answers only
         if kind != "otlp":
             raise ValueError(f"OTEL_TRACES_EXPORTER={kind} is not supported (otlp, console)")
-        protocol = (
-            env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
-            or env.get("OTEL_EXPORTER_OTLP_PROTOCOL")
-            or "http/protobuf"
-        )
+        protocol = self._protocol()
         endpoint = self.config.otlp_endpoint
+        options: dict[str, Any] = {}
+        if not any(env.get(v) for v in _TIMEOUT_VARIABLES):
+            options["timeout"] = _EXPORT_TIMEOUT  # a collector that is down delays exit little
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-            return OTLPSpanExporter(endpoint=endpoint) if endpoint else OTLPSpanExporter()
+            return (
+                OTLPSpanExporter(endpoint=endpoint, **options)
+                if endpoint
+                else OTLPSpanExporter(**options)
+            )
         if protocol != "http/protobuf":
             raise ValueError(f"OTLP protocol {protocol} is not supported (http/protobuf, grpc)")
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         if endpoint:
-            return OTLPSpanExporter(endpoint=endpoint.rstrip("/") + "/v1/traces")
-        return OTLPSpanExporter()
+            endpoint = endpoint.rstrip("/")
+            if not endpoint.endswith("/v1/traces"):
+                endpoint += "/v1/traces"
+            return OTLPSpanExporter(endpoint=endpoint, **options)
+        return OTLPSpanExporter(**options)
 
     def force_flush(self, timeout_seconds: float = 5.0) -> None:
         """Send the spans still waiting in the batch."""

@@ -92,8 +92,8 @@ class RequestLog:
         return LoggedExchange(self, entry)
 
     def write(self, entry: dict[str, Any]) -> None:
-        line = json.dumps(entry, ensure_ascii=False, default=str)
-        data = (redact(mask_values(line, self._secrets)) + "\n").encode("utf-8")
+        line = json.dumps(self._masked(entry), ensure_ascii=False, default=str)
+        data = (line + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
             try:
@@ -101,6 +101,16 @@ class RequestLog:
                     data = data[os.write(fd, data) :]
             finally:
                 os.close(fd)
+
+    def _masked(self, value: Any) -> Any:
+        """`value` with every text in it masked, its structure (and so the JSON) intact."""
+        if isinstance(value, str):
+            return redact(mask_values(value, self._secrets))
+        if isinstance(value, dict):
+            return {key: self._masked(item) for key, item in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._masked(item) for item in value]
+        return value
 
 
 def merge_chunks(chunks: list[dict[str, Any]]) -> dict[str, Any]:

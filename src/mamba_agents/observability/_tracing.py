@@ -53,18 +53,28 @@ class SpanSink(Protocol):
         ...
 
 
+MAX_TEXT = 65_536
+"""The most characters a text attribute keeps (a 10 MB file read stays out of a span)."""
+
+
+def _text(value: str) -> str:
+    if len(value) > MAX_TEXT:
+        value = f"{value[:MAX_TEXT]}… [{len(value) - MAX_TEXT:,} more characters]"
+    return redact(value)
+
+
 def _attribute(value: Any) -> AttributeValue | None:
-    """A value spans may hold: primitives and lists of them; text redacted; anything
-    else as redacted JSON."""
+    """A value spans may hold: primitives and lists of them; text redacted (and cut past
+    `MAX_TEXT`); anything else as such text in JSON."""
     if value is None or isinstance(value, bool | int | float):
         return value
     if isinstance(value, str):
-        return redact(value)
+        return _text(value)
     if isinstance(value, Sequence) and all(isinstance(item, str) for item in value):
-        return [redact(item) for item in value]
+        return [_text(item) for item in value]
     if isinstance(value, Sequence) and all(isinstance(item, bool | int | float) for item in value):
         return list(value)
-    return redact(json.dumps(value, default=str, ensure_ascii=False))
+    return _text(json.dumps(value, default=str, ensure_ascii=False))
 
 
 @dataclass

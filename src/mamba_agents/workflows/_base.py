@@ -194,6 +194,8 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         self.store = store
         self.on_event: Callable[[Event], None] | None = None
         self.pattern = ""  # what `mamba workflow` calls the pattern
+        self.label: str | None = None
+        """What the user calls this workflow (a workflow file's name); default: `name`."""
         self._active: set[Agent] = set()
         self._stopping = False
         self._record: Any = None
@@ -235,11 +237,9 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         self._fire("on_workflow_start", state)
         output: Any = None
         reason, error = "success", None
-        attributes = {
-            "mamba.workflow.name": self.name,
-            "mamba.workflow.pattern": self.pattern or None,
-        }
-        with span(f"workflow {self.name}", attributes) as traced:
+        label = self.label or self.name
+        attributes = {"mamba.workflow.name": label, "mamba.workflow.pattern": self.pattern or None}
+        with span(f"workflow {label}", attributes) as traced:
             try:
                 work = self._execute(prompt, state, deps)
                 output = await asyncio.wait_for(work, self._config.timeout_seconds)
@@ -262,6 +262,7 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
                 }
             )
             if reason in ("error", "timeout"):
+                traced.set_attribute("error.type", reason)
                 traced.set_status("error", error)
         steps = state.steps
         result: WorkflowResult[OutputT, StateT] = WorkflowResult(
@@ -315,7 +316,7 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
         result: RunResult | None = None
         self._active.add(agent)
         attributes = {
-            "mamba.workflow.name": self.name,
+            "mamba.workflow.name": self.label or self.name,
             "mamba.workflow.step": number,
             "mamba.workflow.step_type": step_type,
             "gen_ai.agent.name": agent.name,
@@ -332,6 +333,9 @@ class Workflow(ABC, Generic[DepsT, OutputT, StateT]):
                     if isinstance(event, RunResult):
                         result = event
                         traced.set_attribute("mamba.run.status", event.status)
+                        if event.status in ("error", "timeout"):
+                            traced.set_attribute("error.type", event.status)
+                            traced.set_status("error", event.error)
                     else:
                         self._emit(event)
         finally:
