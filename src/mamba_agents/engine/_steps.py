@@ -8,6 +8,7 @@ Both report progress live through `emit`; neither keeps state of its own.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Awaitable, Callable
@@ -110,14 +111,8 @@ async def request_model(
     with span(f"chat {model}", request_attributes(model, request), kind="client") as traced:
         if content is not None and traced.recording:
             traced.set_attribute("gen_ai.input.messages", content(json.dumps(request.messages)))
-        breaker = breaker_for(backend, retry)
-        if breaker is None:
+        async with breaker_for(backend, retry) or contextlib.nullcontext():
             response = await _request_model(backend, request, model, retry, pricing, counter, emit)
-        else:
-            async with breaker:
-                response = await _request_model(
-                    backend, request, model, retry, pricing, counter, emit
-                )
         if traced.recording:
             traced.set_attributes(response_attributes(response))
             if content is not None:
