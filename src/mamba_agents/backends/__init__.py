@@ -10,7 +10,6 @@ from mamba_agents.backends._retry import (
     OnRetry,
     breaker_for,
     complete_with_retries,
-    endpoint_of,
     reset_breakers,
 )
 from mamba_agents.backends._routing import ModelRoute, resolve_route
@@ -34,7 +33,6 @@ __all__ = [
     "create_lmstudio_backend",
     "create_ollama_backend",
     "create_vllm_backend",
-    "endpoint_of",
     "get_profile",
     "litellm_package_dir",
     "reset_breakers",

@@ -164,14 +164,11 @@ class OpenAICompatibleBackend:
                 status_code=status,
             )
         if status >= 400:
-            text = await deadline.wait(_head(response))
-            exchange.body(_parsed(text))
-            raise self._status_error(response, text)
+            raise self._status_error(response, await _head(response, deadline, exchange))
         content_type = response.headers.get("content-type", "")
         media = content_type.partition(";")[0].strip().lower()
         if self.stream and media and media != _EVENT_STREAM:
-            text = await deadline.wait(_head(response))
-            exchange.body(_parsed(text))
+            text = await _head(response, deadline, exchange)
             raise self._unexpected(response, "an event stream", text)
 
     def _unexpected(self, response: httpx.Response, expected: str, body: str) -> ModelBackendError:
@@ -266,16 +263,24 @@ def _parsed(text: str) -> Any:
         return text
 
 
-async def _head(response: httpx.Response) -> str:
-    """The start of a body that is not the answer (an error page), read up to a limit."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in response.aiter_bytes():
-        chunks.append(chunk)
-        size += len(chunk)
-        if size >= _ERROR_BODY_LIMIT:
-            break
-    return b"".join(chunks)[:_ERROR_BODY_LIMIT].decode(response.encoding or "utf-8", "replace")
+async def _head(response: httpx.Response, deadline: Deadline, exchange: LoggedExchange) -> str:
+    """The start of a body that is not the answer (an error page), read up to a limit,
+    and logged as the exchange's response."""
+
+    async def read() -> str:
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            chunks.append(chunk)
+            size += len(chunk)
+            if size >= _ERROR_BODY_LIMIT:
+                break
+        data = b"".join(chunks)[:_ERROR_BODY_LIMIT]
+        return data.decode(response.encoding or "utf-8", "replace")
+
+    text = await deadline.wait(read())
+    exchange.body(_parsed(text))
+    return text
 
 
 def create_ollama_backend(

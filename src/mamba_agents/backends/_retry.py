@@ -23,7 +23,7 @@ _breakers: dict[str, CircuitBreaker] = {}
 _breakers_lock = threading.Lock()
 
 
-def endpoint_of(backend: Backend) -> str:
+def _endpoint_of(backend: Backend) -> str:
     """What a breaker guards: the model at its address (`model at https://...`)."""
     model = getattr(backend, "display_model", None) or backend.model
     address = getattr(backend, "base_url", None) or getattr(backend, "api_base", None)
@@ -44,7 +44,7 @@ def breaker_for(backend: Backend, retry: RetryConfig) -> CircuitBreaker | None:
     every agent of a chat, a workflow or an application shares one per endpoint."""
     if retry.circuit_failure_threshold <= 0:
         return None
-    endpoint = endpoint_of(backend)
+    endpoint = _endpoint_of(backend)
     with _breakers_lock:
         breaker = _breakers.get(endpoint)
         if breaker is None:

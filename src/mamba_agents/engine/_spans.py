@@ -13,10 +13,15 @@ if TYPE_CHECKING:
     from mamba_agents.messages import Usage
 
 
-def provider_of(model: str) -> str | None:
-    """`openai` for `openai/gpt-4o`."""
+def _model(model: str) -> dict[str, Any]:
+    """The model asked for and its provider (`openai` for `openai/gpt-4o`)."""
     provider, slash, _ = model.partition("/")
-    return provider if slash else None
+    provider = provider if slash else None
+    return {
+        "gen_ai.provider.name": provider,
+        "gen_ai.system": provider,
+        "gen_ai.request.model": model,
+    }
 
 
 def _usage(usage: Usage) -> dict[str, Any]:
@@ -30,12 +35,9 @@ def _usage(usage: Usage) -> dict[str, Any]:
 
 def request_attributes(model: str, request: ModelRequest) -> dict[str, Any]:
     """What a `chat` span knows before the request is sent."""
-    provider = provider_of(model)
     return {
         "gen_ai.operation.name": "chat",
-        "gen_ai.provider.name": provider,
-        "gen_ai.system": provider,
-        "gen_ai.request.model": model,
+        **_model(model),
         "gen_ai.request.temperature": request.temperature,
         "gen_ai.request.max_tokens": request.max_tokens,
         "mamba.request.messages": len(request.messages),
@@ -60,13 +62,10 @@ def response_attributes(response: ModelResponse) -> dict[str, Any]:
 
 def agent_attributes(name: str, model: str, session_id: str | None) -> dict[str, Any]:
     """What an `invoke_agent` span knows as the run starts."""
-    provider = provider_of(model)
     return {
         "gen_ai.operation.name": "invoke_agent",
         "gen_ai.agent.name": name,
-        "gen_ai.provider.name": provider,
-        "gen_ai.system": provider,
-        "gen_ai.request.model": model,
+        **_model(model),
         "gen_ai.conversation.id": session_id,
     }
 

@@ -8,7 +8,6 @@ from mamba_agents.observability._logging import LOGGER_NAME, mask_values, redact
 from mamba_agents.observability._otel import (
     OTelIntegration,
     content_recorded,
-    export_requested,
     get_otel_integration,
     start_export,
     stop_export,
@@ -17,7 +16,6 @@ from mamba_agents.observability._request_log import (
     NO_EXCHANGE,
     LoggedExchange,
     RequestLog,
-    merge_chunks,
 )
 from mamba_agents.observability._tracing import (
     RequestTracer,
@@ -25,7 +23,6 @@ from mamba_agents.observability._tracing import (
     SpanSink,
     Trace,
     add_span_sink,
-    current_span,
     remove_span_sink,
     span,
 )
@@ -42,11 +39,8 @@ __all__ = [
     "Trace",
     "add_span_sink",
     "content_recorded",
-    "current_span",
-    "export_requested",
     "get_otel_integration",
     "mask_values",
-    "merge_chunks",
     "redact",
     "remove_span_sink",
     "setup_logging",

@@ -145,10 +145,10 @@ class OTelIntegration:
         OpenTelemetry SDK is missing or turned off."""
         if self._sink is not None:
             return True
-        if _true(self.environ.get("OTEL_SDK_DISABLED")):
-            return self._decline("OTEL_SDK_DISABLED is set")
         if self.reason is not None:
             return False  # said once already
+        if _true(self.environ.get("OTEL_SDK_DISABLED")):
+            return self._decline("OTEL_SDK_DISABLED is set")
         try:
             from opentelemetry import trace
             from opentelemetry.sdk.trace import TracerProvider
@@ -224,20 +224,17 @@ class OTelIntegration:
         if protocol == "grpc":
             from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 
-            return (
-                OTLPSpanExporter(endpoint=endpoint, **options)
-                if endpoint
-                else OTLPSpanExporter(**options)
-            )
+            if endpoint:
+                options["endpoint"] = endpoint
+            return OTLPSpanExporter(**options)
         if protocol != "http/protobuf":
             raise ValueError(f"OTLP protocol {protocol} is not supported (http/protobuf, grpc)")
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
-        if endpoint:
+        if endpoint:  # the base address, as OTEL_EXPORTER_OTLP_ENDPOINT (or the full one)
             endpoint = endpoint.rstrip("/")
-            if not endpoint.endswith("/v1/traces"):
-                endpoint += "/v1/traces"
-            return OTLPSpanExporter(endpoint=endpoint, **options)
+            traces = endpoint if endpoint.endswith("/v1/traces") else f"{endpoint}/v1/traces"
+            options["endpoint"] = traces
         return OTLPSpanExporter(**options)
 
     def force_flush(self, timeout_seconds: float = 5.0) -> None:

@@ -30,7 +30,6 @@ __all__ = [
     "SpanSink",
     "Trace",
     "add_span_sink",
-    "current_span",
     "remove_span_sink",
     "span",
 ]
@@ -216,11 +215,6 @@ def remove_span_sink(sink: SpanSink) -> None:
         _sinks.remove(sink)
 
 
-def current_span() -> Span | None:
-    """The innermost span open in this context, if any is recorded."""
-    return _current.get()
-
-
 @contextlib.contextmanager
 def span(name: str, attributes: Mapping[str, Any] | None = None, *, kind: str = "internal"):
     """Time the block as a span named `name`, a child of the span open around it.
@@ -293,10 +287,6 @@ class RequestTracer:
     def trace_id(self) -> str | None:
         """The id of the trace being recorded, if one is."""
         return self._trace.trace_id if self._trace is not None else None
-
-    @property
-    def active(self) -> bool:
-        return self._trace is not None
 
     def start_trace(self, trace_id: str | None = None) -> str:
         """Start recording a new trace (a trace still open is dropped); its id."""
