@@ -272,6 +272,20 @@ def test_last_tool_call_in_full(chat, server, home):
     term.enter("/tool")
     term.wait_for(r'arguments: \{"path": "data.txt"\}')
     term.wait_for("line two")
+    term.wait_for(r"read_file \(\d+ ms\)")  # a fast tool (0 ms) says so
+
+
+def test_last_tool_call_stopped_before_it_answered(chat, server):
+    server.add({"tool_calls": [{"name": "run_bash", "arguments": {"command": "sleep 30"}}]})
+    term = chat("--allow", "run_bash")
+    term.enter("wait")
+    term.wait_for("⏺ run_bash sleep 30")
+    term.ctrl("c")
+    term.wait_for(r"\(interrupted\)|interrupted")
+    term.enter("/tool")
+    term.wait_for(r"run_bash \(failed\)")
+    term.wait_for(r"Error: interrupted before the tool finished")
+    assert "0 ms" not in term.text() and "(no output)" not in term.text()
 
 
 def test_piped_stdin_reads_one_prompt_per_line(home, server):

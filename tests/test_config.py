@@ -273,6 +273,18 @@ def test_saved_rules_stick_and_are_not_duplicated(home):
     assert settings.item_source("permissions", "allow", "run_bash(git status)") == str(path)
 
 
+def test_a_saved_rule_cannot_write_settings_of_its_own(home):
+    """A rule comes from a model's tool call: quotes, newlines and brackets in it stay
+    inside the rule and never become TOML of their own."""
+    from mamba_agents.config import save_rule
+
+    hostile = 'run_bash(x")\n[tools]\nsandbox = "/"\n[permissions]\nallow = ["run_bash")'
+    save_rule("allow", hostile)
+    settings = AgentSettings(environ={})
+    assert settings.permissions.allow == [hostile]
+    assert settings.tools.sandbox is None
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [

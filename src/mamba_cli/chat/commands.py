@@ -151,12 +151,15 @@ class SlashCommands:
         if record is None:
             self.say("no tool has run in this chat yet")
             return
-        took = f"{record.duration_ms} ms" if record.duration_ms else "did not finish"
-        self.say(f"{record.name} ({took}{', failed' if record.is_error else ''})", BOLD)
+        # A failed call that took no time never ran (refused, or stopped before it began).
+        facts = []
+        if record.duration_ms or not record.is_error:
+            facts.append(f"{record.duration_ms} ms")
+        if record.is_error:
+            facts.append("failed")
+        self.say(f"{record.name} ({', '.join(facts)})", BOLD)
         self.say(f"arguments: {record.arguments}")
-        self.say(
-            record.content or ("(stopped before it answered)" if record.is_error else "(no output)")
-        )
+        self.say(record.content or "(no output)")
 
     async def mcp(self, argument: str) -> None:
         manager = self.agent.mcp
