@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -19,12 +20,13 @@ def chat(home, server):
     """Start `mamba chat` in a terminal; yields a function taking extra arguments."""
     started: list[Terminal] = []
 
-    def start(*args: str, model: str = "openai/gpt-4o") -> Terminal:
+    def start(*args: str, model: str = "openai/gpt-4o", columns: int = 120) -> Terminal:
         env = mamba_env(home, TERM="xterm-256color")
         terminal = Terminal(
             [str(MAMBA), "chat", "-m", model, "--base-url", server.base_url, *args],
             env,
             str(home / "work"),
+            columns=columns,
         )
         terminal.wait_for("/help for commands")
         started.append(terminal)
@@ -468,3 +470,74 @@ def test_chat_commands_say_plain_true_things(chat, home):
     term.enter("/cost")
     term.wait_for(r"cost unpriced \(no known prices\)")
     assert "invalid literal" not in term.text() and "(unpriced) (unpriced)" not in term.text()
+
+
+def test_a_spinner_counts_the_wait_for_the_first_token(chat, server):
+    server.add({"text": "at last", "delay": 2.5})
+    term = chat()
+    term.enter("slow one")
+    term.wait_for(r"⠋|⠙|⠹|⠸|⠼|⠴|⠦|⠧|⠇|⠏")
+    term.wait_for(r"waiting for openai/gpt-4o · [12]s · Ctrl-C to stop")
+    term.wait_for("at last")
+    term.wait_for(r"session \$")
+    assert "waiting for" not in term.text()  # the spinner left no trace
+
+
+def test_keys_typed_during_an_answer_become_the_next_prompt_and_enter_sends_it(chat, server):
+    server.add({"text": "one two three four five six", "chunks": 6, "chunk_delay": 0.4})
+    term = chat()
+    term.enter("count")
+    term.wait_for("one two")
+    term.enter("typed ahead")
+    term.wait_for("You said: typed ahead")
+    answer = term.wait_for(r"one two[\s\S]*?six").group()
+    assert "typed" not in answer  # never echoed into the answer
+    sent = [m["content"] for m in server.requests[-1]["messages"] if m["role"] == "user"]
+    assert sent[-1] == "typed ahead"
+
+
+def test_completed_blocks_are_drawn_tables_as_tables_paragraphs_wrapped(chat, server):
+    long = " ".join(f"word{n:03d}" for n in range(40))
+    text = (
+        "| name | value |\n|---|---|\n| alpha | 1 |\n| beta | 22 |\n\n"
+        f"{long}\n\n```python\ndef double(x):\n    return x * 2\n```\n"
+    )
+    server.add({"text": text, "chunks": 30})
+    term = chat(columns=60)
+    term.enter("draw")
+    term.wait_for(r"session \$")
+    screen = term.text()
+    assert "|---|" not in screen and "| alpha |" not in screen
+    assert re.search(r"name\s+value\n\s*─+\n\s*alpha\s+1\n\s*beta\s+22", screen)
+    rows = [line for line in screen.splitlines() if "word" in line]
+    assert len(rows) > 1 and all(len(row) <= 60 for row in rows)
+    # every row ends on a whole word: no word is cut by the terminal's wrap
+    assert all(re.fullmatch(r"(word\d{3} ?)+", row.strip()) for row in rows)
+    assert "def double(x):" in screen
+    assert "\x1b[35mdef" in term.raw.decode(errors="replace")  # Pygments' keyword colour
+
+
+def test_nothing_draws_over_an_open_permission_question(chat, server, home):
+    server.add(
+        {
+            "tool_calls": [
+                {"id": "d", "name": "delete_file", "arguments": {"path": "keep.txt"}},
+                {"id": "w", "name": "write_file", "arguments": {"path": "new.txt", "content": "x"}},
+            ]
+        },
+        {"text": "done"},
+    )
+    term = chat("--deny", "delete_file")
+    term.enter("two calls")
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.pump(0.5)  # a spinner or a held line would show by now
+    term.type("y")
+    term.wait_for(r"allow\? \[y/a/N\] y")
+    last = [line for line in term.text().splitlines() if line.strip()]
+    assert last[-1].startswith("allow? [y/a/N] y") or "│ /help" in last[-1]
+    assert "⏺ delete_file" not in term.text()  # held until the question is answered
+    term.enter()
+    term.wait_for("done")
+    screen = term.text()
+    assert screen.index("allow? [y/a/N] y") < screen.index("⏺ delete_file")
+    assert (home / "work" / "new.txt").exists()

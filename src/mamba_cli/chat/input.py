@@ -67,14 +67,15 @@ class TerminalInput:
     @contextlib.contextmanager
     def keys_between_prompts(self) -> Iterator[None]:
         """While the chat runs, keys typed between prompts (during an answer) wait for the
-        next prompt: they are not echoed into the answer and a Ctrl-D stays a key (in the
-        terminal's line mode it would be lost); Ctrl-C still signals. Each prompt switches
-        to raw mode and back to this."""
+        next prompt: they are not echoed into the answer, Enter submits that prompt, and a
+        Ctrl-D stays a key (in the terminal's line mode it would be lost); Ctrl-C still
+        signals. Each prompt switches to raw mode and back to this."""
         import termios
 
         fd = sys.stdin.fileno()
         saved = termios.tcgetattr(fd)
         held = termios.tcgetattr(fd)
+        held[0] &= ~termios.ICRNL  # Enter stays Enter (a CR), so it submits the next prompt
         held[3] &= ~(termios.ICANON | termios.ECHO)
         held[6][termios.VMIN], held[6][termios.VTIME] = 1, 0
         termios.tcsetattr(fd, termios.TCSANOW, held)

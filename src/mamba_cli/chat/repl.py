@@ -7,6 +7,7 @@ import contextlib
 import shutil
 import signal
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -59,23 +60,31 @@ def result_summary(content: str) -> str:
 
 
 class Spinner:
-    """A one-line spinner while tools run; cleared before anything else is printed."""
+    """A one-line spinner with the time elapsed while the model or a tool works; cleared
+    before anything else is printed, and never drawn while a question is open."""
 
     def __init__(self, out: TextIO, enabled: bool):
         self.out = out
         self.enabled = enabled
         self.label = ""
+        self.paused = False
+        self._since = 0.0
         self._task: asyncio.Task[None] | None = None
 
-    def start(self, label: str) -> None:
+    def start(self, label: str, since: float | None = None) -> None:
+        """Spin with `label`, counting from `since` (a `time.monotonic()`; default now)."""
         self.label = terminal_safe(label)
-        if self.enabled and self._task is None:
+        self._since = time.monotonic() if since is None else since
+        if self.enabled and self._task is None and not self.paused:
             self._task = asyncio.ensure_future(self._spin())
 
     async def _spin(self) -> None:
         frame = 0
         while True:
-            self.out.write(f"\r\033[K{DIM}{SPINNER[frame % len(SPINNER)]} {self.label}{RESET}")
+            elapsed = int(time.monotonic() - self._since)
+            line = f"{SPINNER[frame % len(SPINNER)]} {self.label} · {elapsed}s · Ctrl-C to stop"
+            columns = shutil.get_terminal_size((100, 24)).columns
+            self.out.write(f"\r\033[K{DIM}{shorten(line, columns - 1)}{RESET}")
             self.out.flush()
             frame += 1
             await asyncio.sleep(0.1)
@@ -228,22 +237,23 @@ class ChatApp:
 
         stream = MarkdownStream(self.out, self.width(), color=self.color)
         result = None
+        self._wait_for_model(time.monotonic())
         try:
             async for event in self.agent.run_stream(prompt):
                 if isinstance(event, TextDelta):
                     self.spinner.stop()
                     stream.feed(event.text)
-                elif isinstance(event, ToolCallStarted):
+                elif isinstance(event, ToolCallStarted | ToolResult):
                     stream.finish()
-                    self._tool_started(event)
-                elif isinstance(event, ToolResult):
-                    self._tool_finished(event)
+                    self._show_tool_event(event)
                 elif isinstance(event, RetryEvent):
                     self.note(
                         f"retrying in {event.wait_seconds:.1f} s: {shorten(event.reason, 100)}"
                     )
+                    self._wait_for_model()
                 elif isinstance(event, CompactionEvent):
                     self.note(output.compaction_line(event))
+                    self._wait_for_model()
                 elif isinstance(event, ErrorEvent):
                     stream.finish()
                     self.alert(f"error: {event.message}")
@@ -267,10 +277,23 @@ class ChatApp:
             self.note(line, status.fullness_style(self.agent.get_context_state()) or DIM)
         return result
 
-    def _tool_started(self, event: Any) -> None:
-        if self._asking:  # printing now would draw over the question
+    def _wait_for_model(self, since: float | None = None) -> None:
+        """The spinner while the model has not answered yet (`since` the prompt was sent)."""
+        self.spinner.start(f"waiting for {self.agent.model}", since)
+
+    def _show_tool_event(self, event: Any) -> None:
+        """A tool's start or result line; held while a question is open (drawing then
+        would draw over it)."""
+        from mamba_agents.events import ToolResult
+
+        if self._asking:
             self._held.append(event)
-            return
+        elif isinstance(event, ToolResult):
+            self._tool_finished(event)
+        else:
+            self._tool_started(event)
+
+    def _tool_started(self, event: Any) -> None:
         self.last_tool = ToolCallRecord(event.name, event.arguments)
         self._running.add(event.call_id)
         label = f"{event.name} {shorten(main_argument(event.arguments), 60)}"
@@ -288,6 +311,8 @@ class ChatApp:
         mark = "✗" if event.is_error else "⎿"
         style = RED if event.is_error else DIM
         self.note(f"  {mark} {result_summary(event.content)}", style)
+        if not self._running:
+            self._wait_for_model()
 
     # -- permissions -------------------------------------------------------------------------
     async def approve(self, call: Any, tool: Any, decision: Any) -> bool:
@@ -321,12 +346,14 @@ class ChatApp:
         return allowed
 
     async def _ask(self, question: str, choices: str) -> str | None:
-        """Ask a question; tool lines arriving meanwhile are shown after it."""
-        self._asking = True
+        """Ask a question; nothing else draws while it is open (tool lines arriving
+        meanwhile are shown after it)."""
+        self._asking = self.spinner.paused = True
+        self.spinner.stop()
         try:
             return await self.reader.ask(question, choices)
         finally:
-            self._asking = False
+            self._asking = self.spinner.paused = False
             held, self._held = self._held, []
             for event in held:
-                self._tool_started(event)
+                self._show_tool_event(event)
