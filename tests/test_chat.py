@@ -541,3 +541,20 @@ def test_nothing_draws_over_an_open_permission_question(chat, server, home):
     screen = term.text()
     assert screen.index("allow? [y/a/N] y") < screen.index("⏺ delete_file")
     assert (home / "work" / "new.txt").exists()
+
+
+def test_an_edit_shows_one_summary_line_and_tool_shows_the_diff(chat, server, home):
+    (home / "work" / "notes.txt").write_text("first\nold line\nlast\n")
+    edit = {"path": "notes.txt", "old_string": "old line", "new_string": "new line"}
+    server.add(
+        {"tool_calls": [{"id": "e", "name": "edit_file", "arguments": edit}]}, {"text": "edited"}
+    )
+    term = chat("--allow", "edit_file(notes.txt)")
+    term.enter("fix the note")
+    term.wait_for(r"⎿ edited notes\.txt: 1 replacement, \+1 -1 lines\n")
+    term.wait_for(r"session \$")
+    assert "-old line" not in term.text()  # the diff waits for /tool
+    term.enter("/tool")
+    term.wait_for(r"--- a/notes\.txt\n\+\+\+ b/notes\.txt\n@@ .* @@\n first\n-old line\n\+new line")
+    assert "\x1b[32m+new line" in term.raw.decode(errors="replace")
+    assert (home / "work" / "notes.txt").read_text() == "first\nnew line\nlast\n"

@@ -159,7 +159,7 @@ def test_tools_list_and_permissions_check(home):
     assert risks["read_file"] == ("read", "allow")
     assert risks["write_file"] == ("write", "ask")
     assert risks["run_bash"] == ("execute", "ask")
-    assert len(listed) == 11
+    assert len(listed) == 12
     checked = run_mamba(
         "permissions",
         "check",

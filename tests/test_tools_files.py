@@ -191,7 +191,7 @@ def test_write_append_copy_move_delete_info(tree):
 
 def test_the_sandbox_is_not_in_any_schema_and_cannot_be_passed(tree):
     tools = {t.name: t for t in builtin_tools(sec(tree))}
-    assert len(tools) == 11
+    assert len(tools) == 12
     for tool in tools.values():
         assert "security" not in str(tool.schema())
     evil = FilesystemSecurity(base_directory="/", sandbox_mode=False)

@@ -1,4 +1,4 @@
-"""Tools the agent can call: the eleven built-ins (sandboxed) and plain Python functions."""
+"""Tools the agent can call: the twelve built-ins (sandboxed) and plain Python functions."""
 
 from mamba_agents.tools._builtin import BUILTIN, as_tool, builtin_tools
 from mamba_agents.tools._from_settings import (
@@ -21,6 +21,7 @@ from mamba_agents.tools.filesystem import (
     append_file,
     copy_file,
     delete_file,
+    edit_file,
     file_info,
     list_directory,
     move_file,
@@ -60,6 +61,7 @@ __all__ = [
     "copy_file",
     "delete_file",
     "describe_rule",
+    "edit_file",
     "file_info",
     "glob_search",
     "grep_search",

@@ -1,4 +1,4 @@
-"""The eleven built-in tools, bound to the runtime's sandbox, with their risk classes."""
+"""The twelve built-in tools, bound to the runtime's sandbox, with their risk classes."""
 
 from __future__ import annotations
 
@@ -17,12 +17,15 @@ BUILTIN: dict[str, tuple[Callable[..., Any], str]] = {
     "glob_search": (search.glob_search, "read"),
     "grep_search": (search.grep_search, "read"),
     "write_file": (filesystem.write_file, "write"),
+    "edit_file": (filesystem.edit_file, "write"),
     "append_file": (filesystem.append_file, "write"),
     "move_file": (filesystem.move_file, "write"),
     "copy_file": (filesystem.copy_file, "write"),
     "delete_file": (filesystem.delete_file, "write"),
     "run_bash": (bash.run_bash, "execute"),
 }
+# The tools whose output is cut at the runtime's `output_limit`.
+_CAPPED = ("run_bash", "edit_file")
 
 
 def builtin_tools(
@@ -40,14 +43,13 @@ def builtin_tools(
             continue
         schema = tool_from_function(function)
         bound: dict[str, Any] = {"security": security}
-        if name == "run_bash":
-            if output_limit is not None:
-                bound["output_limit"] = output_limit
-            if bash_timeout is not None:
-                # The model may pass a shorter timeout, never a longer one.
-                bound["timeout"] = bound["max_timeout"] = bash_timeout
-                schema.parameters["properties"]["timeout"]["default"] = bash_timeout
-                schema.parameters["properties"]["timeout"]["maximum"] = bash_timeout
+        if name in _CAPPED and output_limit is not None:
+            bound["output_limit"] = output_limit
+        if name == "run_bash" and bash_timeout is not None:
+            # The model may pass a shorter timeout, never a longer one.
+            bound["timeout"] = bound["max_timeout"] = bash_timeout
+            schema.parameters["properties"]["timeout"]["default"] = bash_timeout
+            schema.parameters["properties"]["timeout"]["maximum"] = bash_timeout
         tools.append(
             Tool(
                 name,

@@ -1,7 +1,9 @@
-"""File tools: read, write, append, list, info, delete, move, copy; all through the sandbox."""
+"""File tools: read, write, edit, append, list, info, delete, move, copy; all through the
+sandbox."""
 
 from __future__ import annotations
 
+import difflib
 import errno
 import os
 import shutil
@@ -9,9 +11,11 @@ import stat
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from mamba_agents.tools._ignore import walk
 from mamba_agents.tools._security import FilesystemSecurity, SandboxError, join_display
+from mamba_agents.tools.bash import DEFAULT_OUTPUT_LIMIT, cap_text
 
 __all__ = [
     "DirectoryListing",
@@ -21,6 +25,7 @@ __all__ = [
     "append_file",
     "copy_file",
     "delete_file",
+    "edit_file",
     "file_info",
     "list_directory",
     "move_file",
@@ -97,14 +102,27 @@ def read_file(
     """
     _check_encoding(encoding)
     security = _security(security)
+    real = _resolve_file(security, path)
+    with os.fdopen(security.open_file(real, os.O_RDONLY), "rb") as handle:
+        data = _read_within_limit(security, real, handle)
+    return data.decode(encoding, errors="replace")
+
+
+def _resolve_file(security: FilesystemSecurity, path: str) -> Path:
+    """The real path of a file, refusing a directory."""
     real = security.resolve(path)
     if real.is_dir():
         raise IsADirectoryError(f"{path} is a directory; use list_directory")
-    with os.fdopen(security.open_file(real, os.O_RDONLY), "rb") as handle:
-        security.check_size(real, os.fstat(handle.fileno()).st_size)
-        data = handle.read(security.max_file_size + 1)
+    return real
+
+
+def _read_within_limit(security: FilesystemSecurity, real: Path, handle: BinaryIO) -> bytes:
+    """An open file's contents, refused when over the size limit (checked before and after
+    reading, so a file growing meanwhile is refused too)."""
+    security.check_size(real, os.fstat(handle.fileno()).st_size)
+    data = handle.read(security.max_file_size + 1)
     security.check_size(real, len(data))
-    return data.decode(encoding, errors="replace")
+    return data
 
 
 _ASCII = bytes(range(32, 127)).decode("ascii")
@@ -145,6 +163,117 @@ def write_file(path: str, content: str, security: FilesystemSecurity | None = No
     with os.fdopen(security.open_file(real, flags, create_parents=True), "wb") as handle:
         handle.write(data)
     return f"wrote {len(data)} bytes to {security.display(real)}"
+
+
+def edit_file(
+    path: str,
+    old_string: str,
+    new_string: str,
+    replace_all: bool = False,
+    security: FilesystemSecurity | None = None,
+    output_limit: int = DEFAULT_OUTPUT_LIMIT,
+) -> str:
+    """Replace an exact piece of text in a UTF-8 file; the rest of the file is kept byte for
+    byte. `old_string` must occur exactly once unless `replace_all` is set. Returns a
+    summary line and a unified diff.
+
+    Args:
+        path: File path, relative to the working directory.
+        old_string: The exact text to replace, whitespace and indentation included.
+        new_string: The text to put in its place.
+        replace_all: Replace every occurrence instead of requiring a unique one.
+    """
+    _check_edit(path, old_string, new_string)
+    security = _security(security)
+    real = _resolve_file(security, path)
+    _check_not_hidden(security, path, real)
+    with os.fdopen(_open_for_edit(security, real, path), "r+b") as handle:
+        before = _utf8_text(path, _read_within_limit(security, real, handle))
+        after, count = _replace(path, before, old_string, new_string, replace_all)
+        data = after.encode("utf-8")
+        _check_new_size(security, len(data))
+        handle.seek(0)
+        handle.write(data)
+        handle.truncate()
+    return _edit_report(security.display(real), count, before, after, output_limit)
+
+
+def _check_edit(path: str, old_string: str, new_string: str) -> None:
+    if not old_string:
+        raise ValueError(
+            f"old_string is empty; to edit {path} give the exact text to replace "
+            "(use write_file to create or replace a whole file)"
+        )
+    if old_string == new_string:
+        raise ValueError(f"old_string and new_string are the same; {path} would not change")
+
+
+def _check_not_hidden(security: FilesystemSecurity, path: str, real: Path) -> None:
+    """Refuse a file that rules keep from being read (they hide it from searches): an edit's
+    diff and errors show what the file holds."""
+    hidden = security.hidden
+    if hidden is not None and (hidden(path) or hidden(security.display(real))):
+        raise SandboxError(
+            f"{path} is covered by a deny or ask rule on reading it; edit_file shows what a "
+            "file holds, so it cannot edit this one"
+        )
+
+
+def _open_for_edit(security: FilesystemSecurity, real: Path, path: str) -> int:
+    """A descriptor to read and write an existing file, opened through the sandbox (no
+    symlink followed on the way)."""
+    try:
+        return security.open_file(real, os.O_RDWR)
+    except FileNotFoundError:
+        raise FileNotFoundError(
+            f"no such file: {path} (edit_file changes existing files; use write_file to create one)"
+        ) from None
+
+
+def _utf8_text(path: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path} is not valid UTF-8 text (byte {exc.start}); edit_file leaves it unchanged"
+        ) from None
+
+
+def _replace(path: str, text: str, old: str, new: str, replace_all: bool) -> tuple[str, int]:
+    """`text` with `old` replaced, and how many times; refused unless `old` is unique or
+    `replace_all` is set."""
+    count = text.count(old)
+    if count == 0:
+        raise ValueError(f"old_string not found in {path}; read the file and copy the text exactly")
+    if count > 1 and not replace_all:
+        raise ValueError(
+            f"old_string occurs {count} times in {path}; add surrounding lines to make it "
+            "unique, or set replace_all"
+        )
+    return text.replace(old, new), count
+
+
+def _edit_report(shown: str, count: int, before: str, after: str, limit: int) -> str:
+    """One summary line, then the unified diff (cut to about `limit` bytes)."""
+    diff = list(
+        difflib.unified_diff(_lines(before), _lines(after), f"a/{shown}", f"b/{shown}", n=3)
+    )
+    added = sum(line.startswith("+") for line in diff[2:])
+    removed = sum(line.startswith("-") for line in diff[2:])
+    plural = "replacement" if count == 1 else "replacements"
+    summary = f"edited {shown}: {count} {plural}, +{added} -{removed} lines"
+    text = "".join(
+        line if line.endswith("\n") else f"{line}\n\\ No newline at end of file\n" for line in diff
+    ).removesuffix("\n")
+    return f"{summary}\n{cap_text(text, limit)}"
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at `\\n` only, each keeping its line end (a diff of the bytes as they
+    are: `\\r\\n` stays, and no other character counts as a line break)."""
+    lines = [f"{line}\n" for line in text.split("\n")]
+    lines[-1] = lines[-1][:-1]
+    return lines if lines[-1] else lines[:-1]
 
 
 def append_file(path: str, content: str, security: FilesystemSecurity | None = None) -> str:

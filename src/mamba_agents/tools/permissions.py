@@ -27,6 +27,7 @@ SUBJECT_ARGUMENTS: dict[str, tuple[tuple[str, str | None], ...]] = {
     "run_bash": (("command", None),),
     "read_file": (("path", None),),
     "write_file": (("path", None),),
+    "edit_file": (("path", None),),
     "append_file": (("path", None),),
     "delete_file": (("path", None),),
     "file_info": (("path", None),),

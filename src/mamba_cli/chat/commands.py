@@ -12,6 +12,7 @@ from typing import Any
 
 from mamba_cli import output
 from mamba_cli.chat import status
+from mamba_cli.chat.diff_view import diff_line_style, is_diff
 from mamba_cli.chat.markdown_stream import MarkdownStream
 from mamba_cli.chat.styles import BOLD, DIM, RED, YELLOW
 from mamba_cli.output import shorten
@@ -159,7 +160,13 @@ class SlashCommands:
             facts.append("failed")
         self.say(f"{record.name} ({', '.join(facts)})", BOLD)
         self.say(f"arguments: {record.arguments}")
-        self.say(record.content or "(no output)")
+        lines = record.content.splitlines()
+        if is_diff(lines[1:]):
+            self.say(lines[0])
+            for line in lines[1:]:
+                self.say(line, diff_line_style(line))
+        else:
+            self.say(record.content or "(no output)")
 
     async def mcp(self, argument: str) -> None:
         manager = self.agent.mcp

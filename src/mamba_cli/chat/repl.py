@@ -15,6 +15,7 @@ from typing import Any, TextIO
 from mamba_cli import output
 from mamba_cli.chat import status
 from mamba_cli.chat.commands import SlashCommands, render_recent
+from mamba_cli.chat.diff_view import is_diff
 from mamba_cli.chat.markdown_stream import MarkdownStream
 from mamba_cli.chat.styles import BOLD, DIM, RED, RESET, YELLOW
 from mamba_cli.mcp_access import server_failures
@@ -55,6 +56,8 @@ def result_summary(content: str) -> str:
     lines = content.strip().splitlines()
     if not lines:
         return "(no output)"
+    if is_diff(lines[1:]):  # an edit: its summary line says it all; /tool shows the diff
+        return shorten(lines[0], 100)
     more = f" (+{len(lines) - 1} lines)" if len(lines) > 1 else ""
     return shorten(lines[0], 70) + more
 
