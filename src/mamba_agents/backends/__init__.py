@@ -5,7 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mamba_agents.backends._base import Backend, Completion, ModelRequest, TextChunk
-from mamba_agents.backends._profiles import ModelProfile, get_profile, litellm_package_dir
+from mamba_agents.backends._profiles import (
+    ModelProfile,
+    get_profile,
+    known_models,
+    litellm_package_dir,
+)
 from mamba_agents.backends._retry import (
     OnRetry,
     breaker_for,
@@ -34,6 +39,7 @@ __all__ = [
     "create_ollama_backend",
     "create_vllm_backend",
     "get_profile",
+    "known_models",
     "litellm_package_dir",
     "reset_breakers",
     "resolve_route",

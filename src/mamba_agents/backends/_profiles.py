@@ -16,7 +16,8 @@ if TYPE_CHECKING:
     from mamba_agents.config import AgentSettings
 
 TABLE_NAME = "model_prices_and_context_window_backup.json"
-_KEY_LINE = re.compile(r'^    "([^"\n]+)": \{', re.MULTILINE)
+# A top-level key starts a line, indented by four spaces (a few entries are not indented).
+_KEY_LINE = re.compile(r'^(?:    )?"([^"\n]+)": \{', re.MULTILINE)
 _NAME_BOUNDARY = "-:@._"
 
 
@@ -61,6 +62,7 @@ class ModelTable:
         self.path = path
         self._text: str | None = None
         self._keys: list[str] | None = None
+        self._entries: dict[str, dict[str, Any]] | None = None
 
     @property
     def text(self) -> str:
@@ -73,9 +75,12 @@ class ModelTable:
 
     def entry(self, key: str) -> dict[str, Any] | None:
         """The table entry for exactly `key`, or None."""
-        marker = f'\n    "{key}": {{'
-        index = self.text.find(marker)
-        if index < 0:
+        for indent in ("    ", ""):
+            marker = f'\n{indent}"{key}": {{'
+            index = self.text.find(marker)
+            if index >= 0:
+                break
+        else:
             return None
         start = index + len(marker) - 1
         try:
@@ -83,6 +88,20 @@ class ModelTable:
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+    def entries(self) -> dict[str, dict[str, Any]]:
+        """Every model entry of the table, parsed at once (built once)."""
+        if self._entries is None:
+            try:
+                data = json.loads(self.text) if self.text else {}
+            except ValueError:
+                data = {}
+            self._entries = {
+                key: value
+                for key, value in (data.items() if isinstance(data, dict) else ())
+                if isinstance(value, dict) and key != "sample_spec"
+            }
+        return self._entries
 
     def keys(self) -> list[str]:
         """Every model key in the table (built once)."""
@@ -164,7 +183,15 @@ def get_profile(model: str, settings: AgentSettings | None = None) -> ModelProfi
     provider, name = split_model(model)
     full = f"{provider}/{name}"
     profile = lookup_table(full) or ModelProfile(name=full, provider=provider)
-    if provider in LOCAL_BASE_URLS:
+    return _with_settings(profile, settings, (full, name, model))
+
+
+def _with_settings(
+    profile: ModelProfile, settings: AgentSettings | None, names: tuple[str, ...]
+) -> ModelProfile:
+    """A table profile with local prices, the first `[models."..."]` entry of `names` and
+    the default context window on top."""
+    if profile.provider in LOCAL_BASE_URLS:
         profile = replace(
             profile,
             input_cost_per_token=0.0,
@@ -174,14 +201,48 @@ def get_profile(model: str, settings: AgentSettings | None = None) -> ModelProfi
             source="local",
         )
     if settings is not None:
-        override = (
-            settings.models.get(full) or settings.models.get(name) or settings.models.get(model)
-        )
+        override = next((settings.models[n] for n in names if n in settings.models), None)
         if override is not None:
             profile = _apply_override(profile, override)
         if profile.context_window is None:
             profile = replace(profile, context_window=settings.model_backend.default_context_window)
     return profile
+
+
+def _table_provider(entry: dict[str, Any]) -> str | None:
+    """The provider of a table entry as model strings spell it: the table files Vertex AI's
+    partner models under `vertex_ai-<family>` and Bedrock's Converse models under
+    `bedrock_converse`."""
+    provider = entry.get("litellm_provider")
+    if not isinstance(provider, str) or not provider:
+        return None
+    if provider.startswith("vertex_ai-"):
+        return "vertex_ai"
+    return "bedrock" if provider == "bedrock_converse" else provider
+
+
+def known_models(
+    settings: AgentSettings | None = None, table: ModelTable | None = None
+) -> list[ModelProfile]:
+    """Every chat model of the bundled table as `provider/name`, and every model configured
+    under `[models."name"]` the table lacks, sorted by name; each as `get_profile` gives it
+    (the settings on top)."""
+    table = table or bundled_table()
+    found: dict[str, ModelProfile] = {}
+    for key, entry in table.entries().items():
+        provider = _table_provider(entry)
+        if entry.get("mode") != "chat" or provider is None:
+            continue
+        model = key if key.startswith(f"{provider}/") else f"{provider}/{key}"
+        if model == key or model not in found:  # an exact key wins, as in lookup_table
+            found[model] = _profile_from_entry(model, provider, key, entry)
+    profiles = [
+        _with_settings(p, settings, (p.name, p.name.partition("/")[2])) for p in found.values()
+    ]
+    for name in settings.models if settings is not None else ():
+        if "/".join(split_model(name)) not in found:
+            profiles.append(get_profile(name, settings))
+    return sorted(profiles, key=lambda p: p.name)
 
 
 def _apply_override(profile: ModelProfile, override: Any) -> ModelProfile:

@@ -160,6 +160,7 @@ class AgentSettings:
             for section, values in layer.items():
                 if section == "models":
                     self.models.update(values)
+                    self.sources.update({f'models."{name}"': source for name in values})
                     continue
                 if section == "mcp":
                     self._add_servers(values, source, source in loaded.project)
@@ -220,8 +221,8 @@ class AgentSettings:
         return cls(load=False, environ={})
 
     def source_of(self, dotted_key: str) -> str:
-        """Where `section.key` came from: a file path, `environment`, `command line`, or
-        `default`."""
+        """Where `section.key` (or a whole `models."name"` entry) came from: a file path,
+        `environment`, `command line`, or `default`."""
         return self.sources.get(dotted_key, "default")
 
     def to_dict(self, *, reveal_secrets: bool = False) -> dict[str, Any]:

@@ -224,13 +224,18 @@ class SessionStore:
                 return session, warnings
         return None, warnings
 
+    def ids(self) -> list[str]:
+        """The session ids the files are named by, newest modification first (the files
+        are not read)."""
+        return [p.stem for p in self.files() if is_session_id(p.stem)]
+
     def match_id(self, ref: str) -> str | None:
         """The session id that `ref` is, or uniquely starts, among the files' names (None:
         no file matches). The files are not read, so a damaged one can be named too."""
         ref = ref.strip()
         if not ref:
             raise SessionError("empty session reference")
-        ids = [p.stem for p in self.files() if is_session_id(p.stem)]
+        ids = self.ids()
         if ref in ids:
             return ref
         matches = [i for i in ids if i.startswith(ref)]

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from mamba_cli import output
+from mamba_cli.tables import Column, print_table
 
 app = typer.Typer(
     help="Show the effective settings and the files they come from.",
@@ -41,20 +42,25 @@ def show(
             }
         )
         return
-    for section, values in data.items():
-        if section == "models":
-            continue
-        print(f"[{section}]")
-        for key, value in values.items():
-            shown = "(unset)" if value is None else json.dumps(value)
-            print(f"{key} = {shown:<30} # {settings.source_of(f'{section}.{key}')}")
-        print()
-    for name, override in data["models"].items():
-        print(f'[models."{name}"]')
-        for key, value in override.items():
-            if value is not None:
-                print(f"{key} = {json.dumps(value)}")
-        print()
+    rows = [
+        (f"{section}.{key}", _shown(value), settings.source_of(f"{section}.{key}"))
+        for section, values in data.items()
+        if section != "models"
+        for key, value in values.items()
+    ]
+    rows += [
+        (f'models."{name}".{key}', _shown(value), settings.source_of(f'models."{name}"'))
+        for name, override in data["models"].items()
+        for key, value in override.items()
+        if value is not None
+    ]
+    columns = [Column("setting"), Column("value", wrap=True), Column("source", wrap=True)]
+    print_table(columns, rows)
+
+
+def _shown(value: object) -> str:
+    """A setting's value as JSON; `(unset)` for none."""
+    return "(unset)" if value is None else json.dumps(value)
 
 
 @app.command("path")

@@ -9,6 +9,10 @@ from typing import Annotated, Any
 import typer
 
 from mamba_cli import output
+from mamba_cli.completion import choices, session_ids
+from mamba_cli.tables import Column, print_table
+
+FORMATS = ("markdown", "json")  # of `sessions export`
 
 app = typer.Typer(
     help="List, show, delete and export saved sessions.",
@@ -87,18 +91,36 @@ def list_sessions(
     if not rows:
         output.progress("no sessions yet")
         return
-    for row in rows:
-        cost = output.money(row["cost_usd"], places=4)
-        cost += "*" if row["cost_source"] == "unpriced" else ""
-        output.write_data(
-            f"{row['id'][:8]}  {_local_time(row['updated_at'])}  {row['model'] or '-':<24}  "
-            f"{row['messages']:>4} msgs  {cost:>10}  {output.shorten(row['title'], 50)}\n"
-        )
+    columns = [
+        Column("id"),
+        Column("updated"),
+        Column("model"),
+        Column("messages", right=True),
+        Column("cost", right=True),
+        Column("title", wrap=True),
+    ]
+    print_table(columns, [_listed(row) for row in rows])
+
+
+def _listed(row: dict[str, Any]) -> tuple[str, ...]:
+    """A session's cells in `sessions list`: an unpriced cost is marked with `*`."""
+    cost = output.money(row["cost_usd"], places=4)
+    return (
+        row["id"][:8],
+        _local_time(row["updated_at"]),
+        row["model"] or "-",
+        str(row["messages"]),
+        cost + ("*" if row["cost_source"] == "unpriced" else ""),
+        row["title"],
+    )
 
 
 @app.command("show")
 def show(
-    ref: Annotated[str, typer.Argument(help="Session id, unique prefix, or state id.")],
+    ref: Annotated[
+        str,
+        typer.Argument(help="Session id, unique prefix, or state id.", autocompletion=session_ids),
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the session document.")] = False,
 ) -> None:
     """Show a session's conversation (at its head, or at the state named)."""
@@ -196,7 +218,9 @@ def _compactions(session: Any, state_id: str | None) -> list[str]:
 
 @app.command("delete")
 def delete(
-    ref: Annotated[str, typer.Argument(help="Session id or unique prefix.")],
+    ref: Annotated[
+        str, typer.Argument(help="Session id or unique prefix.", autocompletion=session_ids)
+    ],
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask first.")] = False,
 ) -> None:
     """Delete a saved session file (a damaged one too); on a terminal, asks first."""
@@ -223,14 +247,20 @@ def delete(
 
 @app.command("export")
 def export(
-    ref: Annotated[str, typer.Argument(help="Session id, unique prefix, or state id.")],
-    fmt: Annotated[str, typer.Option("--format", "-f", help="markdown or json.")] = "markdown",
+    ref: Annotated[
+        str,
+        typer.Argument(help="Session id, unique prefix, or state id.", autocompletion=session_ids),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option("--format", "-f", help="markdown or json.", autocompletion=choices(*FORMATS)),
+    ] = "markdown",
     out: Annotated[Path | None, typer.Option("--output", "-o", help="Write to FILE.")] = None,
 ) -> None:
     """Export a session as Markdown or as its JSON document."""
     from mamba_agents.errors import ConfigError
 
-    if fmt not in ("markdown", "json"):
+    if fmt not in FORMATS:
         raise ConfigError(f"--format: must be markdown or json, not {fmt!r}")
     found = _store().resolve(ref)
     text = (

@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from mamba_cli import output
+from mamba_cli.tables import Column, print_table
 from mamba_cli.tool_access import ToolAccess
 
 tools_app = typer.Typer(
@@ -67,9 +68,15 @@ def list_tools(
         output.print_json(rows)
         return
     words = {"allow": "allowed", "deny": "denied", "ask": "asks (refused by run)"}
-    for row in rows:
-        line = f"{row['name']:<15} {row['risk']:<8} {words[row['decision']]:<22} {row['reason']}"
-        print(output.terminal_safe(line))
+    columns = [
+        Column("tool"),
+        Column("risk"),
+        Column("mamba run", wrap=True),
+        Column("reason", wrap=True),
+    ]
+    print_table(
+        columns, [(row["name"], row["risk"], words[row["decision"]], row["reason"]) for row in rows]
+    )
 
 
 _CALL = re.compile(r"^\s*([A-Za-z0-9_.\-]+)\s*(?:\((.*)\))?\s*$", re.S)

@@ -8,6 +8,9 @@ from typing import Annotated
 import typer
 
 from mamba_cli import output
+from mamba_cli.completion import choices, model_names, report_groupings, session_ids
+
+FORMATS = ("table", "json", "csv", "ccusage")
 
 
 def register(app: typer.Typer) -> None:
@@ -19,16 +22,30 @@ def usage(
     metric: Annotated[
         str | None, typer.Argument(help="With --chart: cost (default) or tokens.")
     ] = None,
-    by: Annotated[str, typer.Option("--by", help="day, week, month, session or model.")] = "day",
+    by: Annotated[
+        str,
+        typer.Option(
+            "--by", help="day, week, month, session or model.", autocompletion=report_groupings
+        ),
+    ] = "day",
     since: Annotated[
         str | None, typer.Option("--since", help="A date (2026-11-01) or a span (7d, 4w, 12h).")
     ] = None,
     until: Annotated[str | None, typer.Option("--until", help="A date or a span.")] = None,
     model: Annotated[
-        str | None, typer.Option("--model", "-m", help="Only this model (globs allowed).")
+        str | None,
+        typer.Option(
+            "--model", "-m", help="Only this model (globs allowed).", autocompletion=model_names
+        ),
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", "-S", help="Only this session (id or prefix).")
+        str | None,
+        typer.Option(
+            "--session",
+            "-S",
+            help="Only this session (id or prefix).",
+            autocompletion=session_ids,
+        ),
     ] = None,
     cwd: Annotated[
         str | None, typer.Option("--cwd", help="Only sessions started in this folder or below.")
@@ -43,7 +60,10 @@ def usage(
         bool, typer.Option("--breakdown", help="Add a sub-row per model.")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", "-f", help="table, json, csv or ccusage.")
+        str,
+        typer.Option(
+            "--format", "-f", help="table, json, csv or ccusage.", autocompletion=choices(*FORMATS)
+        ),
     ] = "table",
     as_json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
     chart: Annotated[
@@ -61,7 +81,7 @@ def usage(
     from mamba_cli.settings import load_settings
 
     fmt = "json" if as_json else fmt
-    if fmt not in ("table", "json", "csv", "ccusage"):
+    if fmt not in FORMATS:
         raise ConfigError(f"--format: must be table, json, csv or ccusage, not {fmt!r}")
     if metric is not None and not chart:
         raise ConfigError(f"unexpected argument {metric!r} (a metric goes with --chart)")

@@ -1,0 +1,62 @@
+"""Tables on stdout: drawn with rich on a terminal, one tab-separated line per row when piped."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from mamba_cli import output
+
+
+@dataclass(frozen=True)
+class Column:
+    """A column's header; `right` aligns it right (numbers); on a terminal, the long cells
+    of a `wrap` column wrap onto more lines, others are cut short with an ellipsis."""
+
+    header: str
+    right: bool = False
+    wrap: bool = False
+
+
+# What would end a cell or a row in the piped form.
+_BREAKS = re.compile(r"[\t\r\n]+")
+
+
+def print_table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
+    """The rows on stdout. On a terminal: a table with a header row, fitted to the
+    terminal's width, coloured unless --no-color or NO_COLOR. Piped: one line per row, the
+    cells separated by tabs, no header, no ANSI."""
+    if sys.stdout.isatty():
+        _draw(columns, rows)
+        return
+    for row in rows:
+        sys.stdout.write("\t".join(_BREAKS.sub(" ", cell) for cell in row) + "\n")
+    sys.stdout.flush()
+
+
+def _draw(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(
+        box=box.SIMPLE_HEAD,
+        show_edge=False,
+        pad_edge=False,
+        collapse_padding=True,
+        header_style="bold",
+    )
+    for column in columns:
+        table.add_column(
+            column.header,
+            justify="right" if column.right else "left",
+            no_wrap=not column.wrap,
+            overflow="fold" if column.wrap else "ellipsis",
+        )
+    for row in rows:
+        table.add_row(*(Text(output.terminal_safe(cell)) for cell in row))
+    color = output.color_on(sys.stdout)
+    Console(color_system="auto" if color else None, highlight=False).print(table)
