@@ -149,7 +149,7 @@ def test_continue_latest_session(mamba, server, home):
     first = mamba("run", "my name is Ada", "-o", "json").json()
     second = mamba("run", "-c", "what is my name?", "-o", "json").json()
     assert second["session_id"] == first["session_id"]
-    sent = [m["content"] for m in server.requests[1]["messages"]]
+    sent = [m["content"] for m in server.requests[1]["messages"] if m["role"] != "system"]
     assert sent == ["my name is Ada", "You said: my name is Ada", "what is my name?"]
     assert len(session_files(home)) == 1
 
@@ -159,7 +159,9 @@ def test_session_by_prefix(mamba, server):
     mamba("run", "unrelated", "-o", "json")
     again = mamba("run", "--session", first["session_id"][:8], "two", "-o", "json").json()
     assert again["session_id"] == first["session_id"]
-    assert next(m["content"] for m in server.requests[2]["messages"]) == "one"
+    assert (
+        next(m["content"] for m in server.requests[2]["messages"] if m["role"] == "user") == "one"
+    )
 
 
 def test_older_state_forks_and_leaves_the_original_unchanged(mamba, server, home):
@@ -170,7 +172,7 @@ def test_older_state_forks_and_leaves_the_original_unchanged(mamba, server, home
     forked = mamba("run", "--session", first["state_id"], "branch", "-o", "json").json()
     assert forked["session_id"] != first["session_id"]
     assert original.read_bytes() == before
-    sent = [m["content"] for m in server.requests[-1]["messages"]]
+    sent = [m["content"] for m in server.requests[-1]["messages"] if m["role"] != "system"]
     assert sent == ["turn one", "You said: turn one", "branch"]
     fork_file = next(p for p in session_files(home) if p != original)
     data = json.loads(fork_file.read_text())

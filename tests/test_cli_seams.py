@@ -56,17 +56,18 @@ def test_run_and_chat_declare_the_same_agent_options():
     assert run["continue_latest"].opts == ["--continue", "-c"]
     assert run["max_turns"].type.min == 1 and run["max_cost"].type.min == 0.0
     # `run` lists its own option where it always stood in --help.
-    assert list(run)[:8] == [
+    assert list(run)[:9] == [
         "prompt",
         "model",
         "base_url",
         "system",
+        "append_system",
         "session",
         "continue_latest",
         "no_save",
         "output_format",
     ]
-    assert list(run)[8:] == SHARED[6:]
+    assert list(run)[9:] == SHARED[7:]
 
 
 def test_a_command_receives_the_options_as_one_flags_object():

@@ -11,17 +11,31 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 
+from mamba_cli.completion import choices, model_names, session_ids
 from mamba_cli.tool_access import ToolAccess
 
-Model = Annotated[str | None, typer.Option("--model", "-m", help="provider/model")]
+Model = Annotated[
+    str | None,
+    typer.Option("--model", "-m", help="provider/model", autocompletion=model_names),
+]
 BaseUrl = Annotated[str | None, typer.Option("--base-url", help="An OpenAI-compatible endpoint.")]
-System = Annotated[str | None, typer.Option("--system", "-s", help="System prompt.")]
+System = Annotated[
+    str | None,
+    typer.Option(
+        "--system", "-s", help="The whole system prompt (no default, no AGENTS.md files)."
+    ),
+]
+AppendSystem = Annotated[
+    str | None,
+    typer.Option("--append-system", help="Text added to the end of the system prompt."),
+]
 SessionRef = Annotated[
     str | None,
     typer.Option(
         "--session",
         "-S",
         help="Continue a session (id, unique prefix or state id; an older state forks).",
+        autocompletion=session_ids,
     ),
 ]
 Continue = Annotated[bool, typer.Option("--continue", "-c", help="Continue the latest session.")]
@@ -70,8 +84,15 @@ LogRequests = Annotated[
     ),
 ]
 
+OUTPUT_FORMATS = ("text", "json", "stream-json")
 OutputFormat = Annotated[
-    str, typer.Option("--output-format", "-o", help="text, json or stream-json.")
+    str,
+    typer.Option(
+        "--output-format",
+        "-o",
+        help="text, json or stream-json.",
+        autocompletion=choices(*OUTPUT_FORMATS),
+    ),
 ]
 
 
@@ -79,7 +100,7 @@ def check_output_format(value: str) -> None:
     """`--output-format` must be one of the three formats."""
     from mamba_agents.errors import ConfigError
 
-    if value not in ("text", "json", "stream-json"):
+    if value not in OUTPUT_FORMATS:
         raise ConfigError(f"--output-format: must be text, json or stream-json, not {value!r}")
 
 
@@ -90,6 +111,7 @@ class AgentFlags:
     model: str | None = None
     base_url: str | None = None
     system: str | None = None
+    append_system: str | None = None
     session: str | None = None
     continue_latest: bool = False
     no_save: bool = False
@@ -113,6 +135,7 @@ _OPTIONS: dict[str, Any] = {
     "model": Model,
     "base_url": BaseUrl,
     "system": System,
+    "append_system": AppendSystem,
     "session": SessionRef,
     "continue_latest": Continue,
     "no_save": NoSave,
@@ -251,6 +274,31 @@ def agent_parts(
     return AgentParts(settings, store, tools, policy, manager_for(settings, servers, held))
 
 
+def system_prompt(parts: AgentParts, flags: AgentFlags, session: Any) -> str:
+    """The system prompt the flags ask for ("" leaves it to the session or the settings).
+
+    `--system` or `agent.system_prompt` is the whole prompt. Without either, the default
+    prompt and the instruction files become the settings' prompt, which a resumed session's
+    own prompt still beats. `--append-system` adds to whichever prompt is in force."""
+    from pathlib import Path
+
+    from mamba_agents.paths import config_home
+    from mamba_agents.tools import sandbox_from_settings
+    from mamba_cli.system_prompt import compose, find_instructions
+
+    settings = parts.settings
+    if not settings.agent.system_prompt:
+        cwd = Path.cwd()
+        sandbox = sandbox_from_settings(settings, flags.sandbox).base if parts.tools else None
+        instructions = find_instructions(cwd, config_home())
+        settings.agent.system_prompt = compose(instructions, cwd=cwd, sandbox=sandbox)
+    if flags.append_system:
+        resumed = session.system_prompt() if session is not None else None
+        base = flags.system or resumed or settings.agent.system_prompt
+        return f"{base}\n\n{flags.append_system}"
+    return flags.system or ""
+
+
 def agent_from_flags(
     ctx: typer.Context, flags: AgentFlags, ask_trust: Any = None, ask_server: Any = None
 ) -> Any:
@@ -266,7 +314,7 @@ def agent_from_flags(
         settings=parts.settings,
         session=session,
         store=parts.store,
-        system_prompt=flags.system or "",
+        system_prompt=system_prompt(parts, flags, session),
         tools=parts.tools,
         permissions=parts.policy,
         mcp=parts.mcp,

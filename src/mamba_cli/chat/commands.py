@@ -36,6 +36,7 @@ class SlashCommands:
             ("/help", "/help [COMMAND]", "show commands and key bindings", self.help),
             ("/model", "/model [NAME]", "show or switch the model", self.model),
             ("/system", "/system [TEXT]", "show or set the system prompt", self.system),
+            ("/memory", "/memory", "the instruction files (AGENTS.md) in the prompt", self.memory),
             ("/tools", "/tools", "list tools, risk classes and whether they may run", self.tools),
             ("/tool", "/tool", "the last tool call's full arguments and output", self.tool),
             ("/permissions", "/permissions", "the permission rules in force", self.permissions),
@@ -135,6 +136,34 @@ class SlashCommands:
             self.say("system prompt set for the next turns", DIM)
         else:
             self.say(self.agent.system_prompt or "(no system prompt)")
+
+    async def memory(self, argument: str) -> None:
+        from mamba_agents.paths import config_home
+        from mamba_cli.system_prompt import find_instructions
+
+        found = find_instructions(Path.cwd(), config_home())
+        if not found:
+            self.say(
+                "no instruction files: put an AGENTS.md (or MAMBA.md) in the project (from the "
+                f"repository root down to this folder) or in {config_home()}"
+            )
+            return
+        prompt = self.agent.system_prompt or ""
+        missing = False
+        for item in found:
+            lines = len(item.text.splitlines())
+            if item.block() in prompt:
+                self.say(f"  loaded      {item.path} ({lines} lines)")
+            else:
+                missing = True
+                self.say(f"  not loaded  {item.path} ({lines} lines)", YELLOW)
+        if missing:
+            self.say(
+                "not in this session's system prompt: --system or /system replaces the default "
+                "prompt and the files; a resumed session keeps the prompt it started with, and "
+                "a file changed since then shows as not loaded",
+                DIM,
+            )
 
     async def tools(self, argument: str) -> None:
         policy = self.agent.permissions
