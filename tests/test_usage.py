@@ -15,7 +15,7 @@ from conftest import run_mamba, session_files
 from mamba_agents.config import AgentSettings
 from mamba_agents.messages import Message, Usage
 from mamba_agents.store import RequestSum, Session, SessionStore
-from mamba_agents.tokens import UsageTracker
+from mamba_agents.tokens import CostEstimator, UsageTracker
 from mamba_agents.usage import build_report
 
 NOW = datetime(2026, 11, 21, 12, 0, tzinfo=UTC).timestamp()
@@ -41,16 +41,20 @@ def add_request(
     tokens=(1000, 100),
     cache=(0, 0),
     cost: float | None = None,
-    source: str = "estimated",
+    source: str | None = None,
 ) -> None:
+    """A request as the engine records it: priced when made, unless `cost` and `source`
+    say what it cost."""
     usage = Usage(tokens[0], tokens[1], cache[0], cache[1])
+    if cost is None:
+        cost, source = CostEstimator(AgentSettings.defaults()).cost_of(usage, model)
     answer = Message(
         role="assistant",
         content="ok",
         model=model,
         usage=usage,
-        cost_usd=cost if cost is not None else 0.0,
-        cost_source=source,
+        cost_usd=cost,
+        cost_source=source or "estimated",
         created_at=stamp(when),
     )
     session.add_state(
@@ -155,9 +159,14 @@ def test_prices_cache_tokens_reported_unpriced_and_local(store, home):
     user_config = home / "config" / "mamba" / "config.toml"
     user_config.parent.mkdir(parents=True, exist_ok=True)
     user_config.write_text('[models."ollama/llama3.2"]\ninput_price = 1.0\noutput_price = 2.0\n')
-    priced = build_report(store, AgentSettings(), by="model", now=NOW)
+    # A price configured later does not change what a request cost when it ran...
+    again = build_report(store, AgentSettings(), by="model", now=NOW)
+    assert next(r for r in again.rows if r.key == "ollama/llama3.2").totals.cost_usd == 0
+    # ...unless the report is asked to reprice.
+    priced = build_report(store, AgentSettings(), by="model", now=NOW, reprice=True)
     local = next(r for r in priced.rows if r.key == "ollama/llama3.2").totals
     assert local.cost_estimated_usd == pytest.approx(5000 * 1e-6 + 5000 * 2e-6)
+    assert next(r for r in priced.rows if r.key == "openai/gpt-4o").totals.cost_reported_usd == 0.5
 
 
 def test_fork_copies_are_not_counted_twice_and_deleting_removes(store):
@@ -244,9 +253,9 @@ def test_rows_made_on_save_and_from_the_file_are_the_same(store):
     assert sums() == saved
     by_session = {(s.key, s.model): s for s in saved["session"]}
     assert by_session[(session.id, "openai/gpt-4o")] == RequestSum(
-        session.id, "openai/gpt-4o", True, 1, Usage(1000, 100, 30, 7), 0.25
+        session.id, "openai/gpt-4o", "reported", 1, Usage(1000, 100, 30, 7), 0.25
     )
-    assert by_session[(session.id, "")] == RequestSum(session.id, "", False, 1, Usage(), 0.0)
+    assert by_session[(session.id, "")] == RequestSum(session.id, "", "unpriced", 1, Usage(), 0.0)
     assert by_session[(fork.id, "openai/gpt-4o-mini")].usage == Usage(7, 3)
     # The fork's copies count for its origin only; a message without usage is no request.
     assert len(by_session) == 3
@@ -466,3 +475,22 @@ def test_titles_and_model_names_in_the_table_are_shown_not_obeyed(store):
         assert "\x1b" not in text and "\x07" not in text and "\x9b" not in text
     shown = table(report(store, by="session"), width=160)
     assert "^[]0;pwned^G" in shown
+
+
+def test_a_request_keeps_the_price_of_when_it_ran_wherever_the_report_is_made(mamba, server, home):
+    config = home / "config" / "mamba" / "config.toml"
+    config.parent.mkdir(parents=True, exist_ok=True)
+    config.write_text('[models."openai/house-model"]\ninput_price = 2.0\noutput_price = 8.0\n')
+    server.add({"text": "a", "usage": {"prompt_tokens": 1000, "completion_tokens": 500}})
+    assert mamba("run", "one", "--no-tools", model="openai/house-model").code == 0
+    config.unlink()  # the price is gone today, and another folder knows none either
+    elsewhere = home / "elsewhere"
+    elsewhere.mkdir()
+    expected = 1000 * 2e-6 + 500 * 8e-6
+    for folder in (home / "work", elsewhere):
+        totals = run_mamba("usage", "--json", home=home, cwd=folder).json()["totals"]
+        assert totals["cost_usd"] == pytest.approx(expected) and totals["unpriced_tokens"] == 0
+    [listed] = run_mamba("sessions", "list", "--json", home=home).json()
+    assert listed["cost_usd"] == pytest.approx(expected)  # the two reports agree
+    repriced = run_mamba("usage", "--json", "--reprice", home=home).json()["totals"]
+    assert repriced["cost_usd"] == 0 and repriced["unpriced_tokens"] == 1500

@@ -1,9 +1,10 @@
 """Usage reports: requests, tokens and cost grouped by day, week, month, session or model.
 
-Reported costs are kept as the provider gave them; the others are priced when the report is
-made, from the bundled price table and `[models."name"]` in config, so configuring a price
-later prices old requests too. Tokens of a model with no known price are counted and shown
-as unpriced, never guessed.
+Each request keeps the cost it was given when it was made: the provider's figure, or an
+estimate from the prices in force then (the bundled price table and `[models."name"]` in the
+config of that run). So a report says the same wherever it is run from. `reprice` prices every
+request the provider did not price with today's settings instead, on purpose. Tokens of a
+model with no known price are counted and shown as unpriced, never guessed.
 """
 
 from __future__ import annotations
@@ -224,10 +225,12 @@ def build_report(
     timezone: str | None = None,
     start_of_week: str = "monday",
     rebuild: bool = False,
+    reprice: bool = False,
     now: float | None = None,
 ) -> UsageReport:
     """Group the requests of `store`'s sessions. `since`/`until` take dates or spans; day
-    and week reports default to the last 30 days."""
+    and week reports default to the last 30 days. With `reprice`, requests the provider did
+    not price are priced with `settings` now, not with what they cost when made."""
     if by not in GROUPINGS:
         raise ConfigError(f"--by: must be one of {', '.join(GROUPINGS)}, not {by!r}")
     if start_of_week not in ("monday", "sunday"):
@@ -245,7 +248,7 @@ def build_report(
     except (sqlite3.Error, OSError) as exc:
         index_error = f"{store.index.path}: {exc}"
         refresh, sums, labels = _from_index(UsageIndex(store.root, in_memory=True), query)
-    estimator = CostEstimator(settings)
+    estimator = CostEstimator(settings) if reprice else None
     week_start = 0 if start_of_week == "monday" else 6
     groups: dict[str, UsageRow] = {}
     for part in sums:
@@ -297,7 +300,9 @@ def _from_index(
     return refresh, sums, labels
 
 
-def _priced(part: RequestSum, estimator: CostEstimator) -> UsageTotals:
+def _priced(part: RequestSum, estimator: CostEstimator | None) -> UsageTotals:
+    """A sum's totals at the cost recorded with its requests; with an `estimator`, the
+    requests the provider did not price are priced again by it."""
     usage = part.usage
     totals = UsageTotals(
         part.requests,
@@ -307,10 +312,12 @@ def _priced(part: RequestSum, estimator: CostEstimator) -> UsageTotals:
         usage.cache_write_tokens,
         models={part.model},
     )
-    if part.reported:
+    if part.source == "reported":
         totals.cost_reported_usd = part.cost
         return totals
-    cost, source = estimator.cost_of(usage, part.model)
+    cost, source = (
+        estimator.cost_of(usage, part.model) if estimator else (part.cost, part.source)
+    )
     if source == "unpriced":
         totals.unpriced_tokens = usage.total_tokens
     else:

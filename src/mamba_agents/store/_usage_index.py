@@ -173,11 +173,12 @@ def _read_document(path: str) -> _Document | None:
 class RequestSum(NamedTuple):
     """Requests summed over one group: `key` is the time bucket (the request's time in
     seconds divided by the bucket size, rounded down), the session id or None; `cost` sums
-    the costs recorded with the requests (the providers' own when `reported`)."""
+    the costs recorded with the requests when they were made, by `source`: `reported` (the
+    provider's own), `estimated` (priced then) or `unpriced` (no price known then)."""
 
     key: int | str | None
     model: str
-    reported: bool
+    source: str
     requests: int
     usage: Usage
     cost: float
@@ -357,7 +358,7 @@ class UsageIndex:
             inside = folder.rstrip("/") + "/"
             params += [folder, len(inside), inside]
         sql = (
-            f"SELECT {groups[group_by]}, r.model, r.source = 'reported', COUNT(*), SUM(r.input), "
+            f"SELECT {groups[group_by]}, r.model, r.source, COUNT(*), SUM(r.input), "
             f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
             f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
             f"GROUP BY 1, 2, 3"
@@ -365,10 +366,8 @@ class UsageIndex:
         with self.connect() as db:
             rows = db.execute(sql, params).fetchall()
         return [
-            RequestSum(
-                key, model, bool(reported), count, Usage(inputs, outputs, reads, writes), cost
-            )
-            for key, model, reported, count, inputs, outputs, reads, writes, cost in rows
+            RequestSum(key, model, source, count, Usage(inputs, outputs, reads, writes), cost)
+            for key, model, source, count, inputs, outputs, reads, writes, cost in rows
         ]
 
     def session_labels(self) -> dict[str, tuple[str, str, str]]:

@@ -72,6 +72,13 @@ def usage(
     rebuild: Annotated[
         bool, typer.Option("--rebuild", help="Rebuild the usage index from the session files.")
     ] = False,
+    reprice: Annotated[
+        bool,
+        typer.Option(
+            "--reprice",
+            help="Price requests with today's prices and config, not those of when they ran.",
+        ),
+    ] = False,
 ) -> None:
     """Token and cost report from saved sessions (default: daily, last 30 days)."""
     from mamba_agents.errors import ConfigError
@@ -90,10 +97,9 @@ def usage(
         raise ConfigError(f"--chart: must be cost or tokens, not {metric!r}")
     if fmt == "ccusage" and by != "day":
         raise ConfigError("--format ccusage writes the daily report; leave out --by")
-    settings = load_settings(ctx)
     report = build_report(
         SessionStore(),
-        settings,
+        load_settings(ctx) if reprice else None,
         by=by,
         since=since,
         until=until,
@@ -103,6 +109,7 @@ def usage(
         timezone=timezone,
         start_of_week=start_of_week,
         rebuild=rebuild,
+        reprice=reprice,
     )
     if report.index_error:
         output.warn(
