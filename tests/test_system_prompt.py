@@ -96,14 +96,14 @@ def test_a_resumed_session_keeps_its_prompt(mamba, server, home):
 
 def test_memory_shows_which_files_are_in_the_prompt(home, server):
     root = repository(home)
-    (root / "AGENTS.md").write_text("line one\nline two\n")
+    (root / "AGENTS.md").write_text("one line\n")
     args = [str(MAMBA), "chat", "-m", "openai/gpt-4o", "--base-url", server.base_url]
     env = mamba_env(home, TERM="xterm-256color")
     term = Terminal(args, env, str(root))
     try:
         term.wait_for("/help for commands")
         term.enter("/memory")
-        term.wait_for(rf"loaded\s+{root / 'AGENTS.md'} \(2 lines\)")
+        term.wait_for(rf"loaded\s+{root / 'AGENTS.md'} \(1 line\)")
     finally:
         term.close()
     term = Terminal([*args, "--system", "Mine."], env, str(root))

@@ -151,12 +151,13 @@ class SlashCommands:
         prompt = self.agent.system_prompt or ""
         missing = False
         for item in found:
-            lines = len(item.text.splitlines())
+            count = len(item.text.splitlines())
+            size = f"({count} line{'' if count == 1 else 's'})"
             if item.block() in prompt:
-                self.say(f"  loaded      {item.path} ({lines} lines)")
+                self.say(f"  loaded      {item.path} {size}")
             else:
                 missing = True
-                self.say(f"  not loaded  {item.path} ({lines} lines)", YELLOW)
+                self.say(f"  not loaded  {item.path} {size}", YELLOW)
         if missing:
             self.say(
                 "not in this session's system prompt: --system or /system replaces the default "
