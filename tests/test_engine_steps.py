@@ -12,6 +12,7 @@ from mamba_agents import Agent, AgentSettings
 from mamba_agents.engine import ModelStep, ToolStep
 from mamba_agents.errors import AgentError, ConfigError, ModelBackendError
 from mamba_agents.events import (
+    ErrorEvent,
     InitEvent,
     RetryEvent,
     RunResult,
@@ -163,6 +164,18 @@ def test_stream_json_lines_parse_back_into_typed_events(mamba, server):
     assert events[-1].output == "done" and events[-1].status == "success"
     for line, event in zip(result.stdout.splitlines(), events, strict=True):
         assert event.to_dict() == json.loads(line)
+
+
+def test_the_lines_of_a_failed_run_parse_back_too(mamba, server):
+    """An `error` line's `message` is its text, not a message record (it used to raise
+    AttributeError, so a reader of a failed run's stream crashed)."""
+    server.add({"status": 401})
+    result = mamba("run", "go", "-o", "stream-json", "--no-tools")
+    assert result.code == 1, result.stderr
+    events = [parse_event(line) for line in result.stdout.splitlines()]
+    assert [e.type for e in events] == ["init", "error", "result"]
+    assert events[1] == ErrorEvent(kind="AuthenticationError", message=events[1].message)
+    assert "injected HTTP 401" in events[1].message and events[-1].status == "error"
 
 
 @pytest.mark.parametrize(

@@ -113,7 +113,7 @@ def _typed(event: str, name: str, value: Any, kinds: tuple[type, ...]) -> Any:
     try:
         if name == "usage":
             return Usage.from_dict(value)
-        if name == "message":
+        if name == "message" and isinstance(value, dict):  # an error event's is its text
             return Message.from_record(value)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{event} event: '{name}': {exc}") from None

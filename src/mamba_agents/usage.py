@@ -315,9 +315,7 @@ def _priced(part: RequestSum, estimator: CostEstimator | None) -> UsageTotals:
     if part.source == "reported":
         totals.cost_reported_usd = part.cost
         return totals
-    cost, source = (
-        estimator.cost_of(usage, part.model) if estimator else (part.cost, part.source)
-    )
+    cost, source = estimator.cost_of(usage, part.model) if estimator else (part.cost, part.source)
     if source == "unpriced":
         totals.unpriced_tokens = usage.total_tokens
     else:
