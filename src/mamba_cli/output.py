@@ -134,6 +134,11 @@ def shorten(text: str, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def plural(count: int, word: str) -> str:
+    """`1 request`, `2 requests`."""
+    return f"{count:,} {word}{'' if count == 1 else 's'}"
+
+
 def human(count: float) -> str:
     """1234 -> 1.2k, 1234567 -> 1.2M."""
     for size, unit in ((1_000_000, "M"), (1000, "k")):

@@ -15,7 +15,7 @@ from mamba_cli.chat import status
 from mamba_cli.chat.diff_view import diff_line_style, is_diff
 from mamba_cli.chat.markdown_stream import MarkdownStream
 from mamba_cli.chat.styles import BOLD, DIM, RED, YELLOW
-from mamba_cli.output import shorten
+from mamba_cli.output import plural, shorten
 
 
 @dataclass(frozen=True)
@@ -151,8 +151,7 @@ class SlashCommands:
         prompt = self.agent.system_prompt or ""
         missing = False
         for item in found:
-            count = len(item.text.splitlines())
-            size = f"({count} line{'' if count == 1 else 's'})"
+            size = f"({plural(len(item.text.splitlines()), 'line')})"
             if item.block() in prompt:
                 self.say(f"  loaded      {item.path} {size}")
             else:
@@ -170,12 +169,25 @@ class SlashCommands:
         policy = self.agent.permissions
         if not self.agent.tools:
             self.say("no tools (--no-tools or tools.enabled = false)")
-        width = max((len(name) for name in self.agent.tools), default=15)
-        for tool in self.agent.tools.values():
-            action = policy.decide(tool.name, {}, tool.risk).action if policy else "allow"
-            self.say(
-                f"  {tool.name:<{width}} {tool.risk:<8} {action:<6} {shorten(tool.description, 50)}"
+            return
+        from mamba_cli.tables import Column, print_table
+
+        rows = [
+            (
+                tool.name,
+                tool.risk,
+                policy.decide(tool.name, {}, tool.risk).action if policy else "allow",
+                tool.description.strip().splitlines()[0] if tool.description.strip() else "",
             )
+            for tool in self.agent.tools.values()
+        ]
+        columns = [
+            Column("tool"),
+            Column("risk"),
+            Column("action"),
+            Column("what it does", wrap=True),
+        ]
+        print_table(columns, rows)
 
     async def tool(self, argument: str) -> None:
         record = self.app.last_tool
@@ -303,7 +315,8 @@ class SlashCommands:
         summary = self.agent.session_usage()
         usage = summary.total.usage
         self.say(
-            f"session {self.agent.session.id[:8]}: {summary.total.request_count} requests, "
+            f"session {self.agent.session.id[:8]}: "
+            f"{plural(summary.total.request_count, 'request')}, "
             f"{status.human(usage.input_tokens)} in, {status.human(usage.output_tokens)} "
             f"out, cache {status.human(usage.cache_read_tokens)} read / "
             f"{status.human(usage.cache_write_tokens)} written"
@@ -326,7 +339,7 @@ class SlashCommands:
 
         totals = today.totals
         self.say(
-            f"today: {totals.requests} requests, {status.human(totals.total_tokens)} "
+            f"today: {plural(totals.requests, 'request')}, {status.human(totals.total_tokens)} "
             f"tokens, {output.money(totals.cost_usd, places=4)}"
             + (f" (+{totals.unpriced_tokens:,} unpriced tokens)" if totals.unpriced_tokens else "")
         )
