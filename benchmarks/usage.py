@@ -1,11 +1,13 @@
-"""`mamba usage` over a generated history: 100,000 model requests in 5,000 sessions.
+"""`mamba usage` and `mamba sessions search` over a generated history: 100,000 model
+requests in 5,000 sessions.
 
     python benchmarks/usage.py [--sessions 5000] [--requests 20] [--runs 5]
 
 Writes the history as session files in the documented format (spread over 90 days, several
-models), then measures whole-process wall time of: the first report (the index is built
-from the files: cold), `mamba usage --rebuild`, the warm daily report, `--since 7d`, and
-`--by session`.
+models, prompts and answers of a dozen words drawn from a 2,000-word vocabulary), then
+measures whole-process wall time of: the first report (the index is built from the files:
+cold), `mamba usage --rebuild`, the warm daily report, `--since 7d`, `--by session`, and warm
+searches for a common word, a rare one and a two-word phrase.
 """
 
 from __future__ import annotations
@@ -22,7 +24,13 @@ from _measure import mamba_command, measure
 from mamba_agents.messages import Message, Usage
 from mamba_agents.store import Session
 
+VOCABULARY = [f"w{n}" for n in range(2000)]
 MODELS = ["openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "ollama/llama3.2"]
+
+
+def words(rng: random.Random, count: int = 12) -> str:
+    """A sentence of vocabulary words; low-numbered words are the common ones."""
+    return " ".join(VOCABULARY[int(rng.paretovariate(1.2)) % len(VOCABULARY)] for _ in range(count))
 
 
 def generate(folder: Path, sessions: int, requests: int) -> None:
@@ -40,10 +48,10 @@ def generate(folder: Path, sessions: int, requests: int) -> None:
                 parent_id=session.head,
                 model=model,
                 new_messages=[
-                    Message(role="user", content=f"question {turn}", created_at=when),
+                    Message(role="user", content=words(rng), created_at=when),
                     Message(
                         role="assistant",
-                        content="an answer",
+                        content=words(rng, 30),
                         model=model,
                         usage=usage,
                         cost_usd=0.001,
@@ -91,6 +99,13 @@ def main() -> None:
         ("`mamba usage --by model --breakdown`", ["--by", "model", "--breakdown"]),
     ):
         figures = measure([mamba, "usage", *extra], args.runs, env)
+        print(f"| {label} | {figures['wall']:.2f} s ({figures['rss']:.0f} MB) |")
+    for label, query in (
+        ("`mamba sessions search w1` (a common word)", ["w1"]),
+        ("`mamba sessions search w1500` (a rare word)", ["w1500"]),
+        ('`mamba sessions search "w2 w3"` (a phrase)', ['"w2 w3"']),
+    ):
+        figures = measure([mamba, "sessions", "search", *query], args.runs, env)
         print(f"| {label} | {figures['wall']:.2f} s ({figures['rss']:.0f} MB) |")
 
 

@@ -1,4 +1,5 @@
-"""Tables on stdout: drawn with rich on a terminal, one tab-separated line per row when piped."""
+"""Tables on stdout: drawn with rich on a terminal, one tab-separated line per row when piped.
+Words a cell marks (`MARK`...`END_MARK`) are drawn bold; piped, the marks are dropped."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import re
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from mamba_cli import output
 
@@ -22,6 +24,22 @@ class Column:
 
 # What would end a cell or a row in the piped form.
 _BREAKS = re.compile(r"[\t\r\n]+")
+# A cell's words between MARK and END_MARK (a search's matches) are emphasised on a terminal.
+MARK, END_MARK = "\ue000", "\ue001"
+_MARKS = re.compile(f"[{MARK}{END_MARK}]")
+_MARKED = re.compile(f"{MARK}([^{END_MARK}]*){END_MARK}")
+
+
+def _cell(text: str, make_text: Any) -> Any:
+    """A cell as rich Text, its marked words bold."""
+    cell = make_text()
+    position = 0
+    for match in _MARKED.finditer(text):
+        cell.append(_MARKS.sub("", text[position : match.start()]))
+        cell.append(match.group(1), "bold")
+        position = match.end()
+    cell.append(_MARKS.sub("", text[position:]))
+    return cell
 
 
 def print_table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
@@ -32,7 +50,7 @@ def print_table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> Non
         _draw(columns, rows)
         return
     for row in rows:
-        sys.stdout.write("\t".join(_BREAKS.sub(" ", cell) for cell in row) + "\n")
+        sys.stdout.write("\t".join(_BREAKS.sub(" ", _MARKS.sub("", cell)) for cell in row) + "\n")
     sys.stdout.flush()
 
 
@@ -57,6 +75,6 @@ def _draw(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
             overflow="fold" if column.wrap else "ellipsis",
         )
     for row in rows:
-        table.add_row(*(Text(output.terminal_safe(cell)) for cell in row))
+        table.add_row(*(_cell(output.terminal_safe(cell), Text) for cell in row))
     color = output.color_on(sys.stdout)
     Console(color_system="auto" if color else None, highlight=False).print(table)

@@ -2,13 +2,24 @@
 
 from mamba_agents.store._session import FORMAT, VERSION, Session, State
 from mamba_agents.store._store import SessionRef, SessionStore
-from mamba_agents.store._usage_index import Refresh, RequestSum, UsageIndex, priced_ids
+from mamba_agents.store._usage_index import (
+    HIT_END,
+    HIT_START,
+    Refresh,
+    RequestSum,
+    SearchHit,
+    UsageIndex,
+    priced_ids,
+)
 
 __all__ = [
     "FORMAT",
+    "HIT_END",
+    "HIT_START",
     "VERSION",
     "Refresh",
     "RequestSum",
+    "SearchHit",
     "Session",
     "SessionRef",
     "SessionStore",

@@ -23,7 +23,7 @@ from mamba_agents.messages import Usage
 from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -35,7 +35,13 @@ CREATE TABLE IF NOT EXISTS requests (
     cost REAL, source TEXT);
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
+CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(
+    body, session_id UNINDEXED, message_id UNINDEXED, role UNINDEXED, ts UNINDEXED,
+    tokenize = 'unicode61 remove_diacritics 2');
 """
+_TABLES = ("requests", "sessions", "texts")
+# What a session search finds: the words people typed and the answers they got.
+SEARCHED_ROLES = ("user", "assistant")
 
 
 def _epoch(stamp: str) -> float:
@@ -108,6 +114,60 @@ def session_rows(
     return rows
 
 
+def _text_of(content: object) -> str:
+    """A message's text: the content, or its text parts joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
+    return ""
+
+
+def _text_row(
+    session_id: str, message_id: str, role: str, created_at: str, content: object
+) -> tuple[object, ...] | None:
+    """The search row of one message, or None when it is not searched or has no text."""
+    body = _text_of(content) if role in SEARCHED_ROLES else ""
+    if not body.strip():
+        return None
+    return (body, session_id, message_id, role, _epoch(created_at))
+
+
+def session_texts(
+    session: Session, state_ids: Iterable[str] | None = None
+) -> list[tuple[object, ...]]:
+    """The search rows of the messages a session's states (or the states named) added."""
+    states = (
+        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
+    )
+    rows = []
+    for state in states:
+        for message_id in state.added:
+            message = session.messages[message_id]
+            row = _text_row(
+                session.id, message_id, message.role, message.created_at, message.content
+            )
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
+def _record_texts(
+    session_id: str, states: Iterable[dict[str, Any]], records: dict[str, dict[str, Any]]
+) -> list[tuple[object, ...]]:
+    """`session_texts` from a file's checked records."""
+    rows = []
+    for state in states:
+        for message_id in state.get("added") or ():
+            record = records[message_id]
+            row = _text_row(
+                session_id, message_id, record["role"], record["created_at"], record.get("content")
+            )
+            if row is not None:
+                rows.append(row)
+    return rows
+
+
 def _record_rows(
     session_id: str, added: Iterable[str], records: dict[str, dict[str, Any]]
 ) -> list[tuple[object, ...]]:
@@ -148,6 +208,7 @@ class _Document:
     title: str
     updated_at: str
     rows: list[tuple[object, ...]]
+    texts: list[tuple[object, ...]]
 
 
 def _read_document(path: str) -> _Document | None:
@@ -167,6 +228,7 @@ def _read_document(path: str) -> _Document | None:
         data.get("title") or "",
         data.get("updated_at") or data["created_at"],
         _record_rows(data["id"], added, records),
+        _record_texts(data["id"], data["states"], records),
     )
 
 
@@ -182,6 +244,35 @@ class RequestSum(NamedTuple):
     requests: int
     usage: Usage
     cost: float
+
+
+class SearchHit(NamedTuple):
+    """A session whose messages match a search: its best-ranked message (with a snippet
+    around the matched words, which are marked `HIT_START` ... `HIT_END`) and how many of
+    its messages matched."""
+
+    session_id: str
+    title: str
+    cwd: str
+    updated_at: str
+    message_id: str
+    role: str
+    created_at: float
+    snippet: str
+    hits: int
+    score: float
+
+
+HIT_START, HIT_END = "\ue000", "\ue001"
+
+
+def match_expression(words: str) -> str:
+    """A full-text query from what a person typed: every word must occur (in any order);
+    quotes keep a phrase together. Nothing typed is read as query syntax."""
+    phrases = [part for index, part in enumerate(words.split('"')) if index % 2 == 1]
+    loose = " ".join(part for index, part in enumerate(words.split('"')) if index % 2 == 0)
+    terms = [p.strip() for p in phrases if p.strip()] + loose.split()
+    return " ".join('"' + term.replace('"', "") + '"' for term in terms)
 
 
 @dataclass(frozen=True)
@@ -215,7 +306,7 @@ class UsageIndex:
                 version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None or version[0] != SCHEMA_VERSION:
                 db.executescript(
-                    "DROP TABLE IF EXISTS requests; DROP TABLE IF EXISTS sessions;" + _SCHEMA
+                    "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES) + _SCHEMA
                 )
                 db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
             with db:
@@ -255,6 +346,7 @@ class UsageIndex:
             session.title,
             session.updated_at,
             session_rows(session, new_states),
+            session_texts(session, new_states),
         )
         with self.connect() as db:
             self._store(
@@ -273,10 +365,12 @@ class UsageIndex:
     ) -> int:
         if replace:
             db.execute("DELETE FROM requests WHERE session_id = ?", (document.id,))
+            db.execute("DELETE FROM texts WHERE session_id = ?", (document.id,))
         db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, document.id))
         db.executemany(
             "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", document.rows
         )
+        db.executemany("INSERT INTO texts VALUES (?,?,?,?,?)", document.texts)
         db.execute(
             "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,NULL)",
             (document.id, path, mtime_ns, size, document.cwd, document.title, document.updated_at),
@@ -290,8 +384,8 @@ class UsageIndex:
         indexed = removed = 0
         with self.connect() as db:
             if rebuild:
-                db.execute("DELETE FROM requests")
-                db.execute("DELETE FROM sessions")
+                for table in _TABLES:
+                    db.execute(f"DELETE FROM {table}")
             known = {
                 row[0]: (row[1], row[2], row[3], row[4])
                 for row in db.execute("SELECT path, mtime_ns, size, id, error FROM sessions")
@@ -299,6 +393,7 @@ class UsageIndex:
             for path, (_mtime, _size, session_id, _error) in known.items():
                 if path not in on_disk:
                     db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
+                    db.execute("DELETE FROM texts WHERE session_id = ?", (session_id,))
                     db.execute("DELETE FROM sessions WHERE path = ?", (path,))
                     removed += 1
             for path, (mtime_ns, size) in sorted(on_disk.items()):
@@ -369,6 +464,72 @@ class UsageIndex:
             RequestSum(key, model, source, count, Usage(inputs, outputs, reads, writes), cost)
             for key, model, source, count, inputs, outputs, reads, writes, cost in rows
         ]
+
+    def search(
+        self,
+        words: str,
+        *,
+        start: float | None = None,
+        cwd: str | None = None,
+        model: str | None = None,
+        limit: int = 20,
+    ) -> list[SearchHit]:
+        """The sessions whose user or assistant messages hold every word of `words`, best
+        ranked first (BM25): only messages from `start` (epoch seconds) on, sessions started
+        in folder `cwd` or below it, sessions with a request to a model matching the glob
+        `model`."""
+        expression = match_expression(words)
+        if not expression:
+            return []
+        matched = ["texts MATCH ?"]
+        params: list[object] = [expression]
+        if start is not None:
+            matched.append("ts >= ?")
+            params.append(start)
+        where = []
+        if cwd:
+            folder = cwd.rstrip("/") or "/"
+            inside = folder.rstrip("/") + "/"
+            where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
+            params += [folder, len(inside), inside]
+        if model:
+            where.append(
+                "EXISTS (SELECT 1 FROM requests r WHERE r.session_id = h.session_id "
+                "AND (r.model GLOB ? OR substr(r.model, instr(r.model, '/') + 1) GLOB ?))"
+            )
+            params += [model, model]
+        # SQLite gives the bare columns of the row that holds MIN(): each session's best hit.
+        # The matches are ranked first (bm25 works only in the full-text query itself).
+        best = (
+            "WITH h AS MATERIALIZED ("
+            "SELECT rowid AS rid, session_id, message_id, role, ts, bm25(texts) AS score "
+            f"FROM texts WHERE {' AND '.join(matched)}) "
+            "SELECT h.session_id, h.rid, h.message_id, h.role, h.ts, MIN(h.score), COUNT(*), "
+            "s.title, s.cwd, s.updated_at FROM h JOIN sessions s ON s.id = h.session_id "
+            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
+            "GROUP BY h.session_id ORDER BY 6 LIMIT ?"
+        )
+        snippet = (
+            f"SELECT snippet(texts, 0, '{HIT_START}', '{HIT_END}', '…', 24) "
+            "FROM texts WHERE texts MATCH ? AND rowid = ?"
+        )
+        with self.connect() as db:
+            rows = db.execute(best, [*params, limit]).fetchall()
+            return [
+                SearchHit(
+                    session_id=row[0],
+                    title=row[7] or "",
+                    cwd=row[8] or "",
+                    updated_at=row[9] or "",
+                    message_id=row[2],
+                    role=row[3],
+                    created_at=row[4],
+                    snippet=db.execute(snippet, (expression, row[1])).fetchone()[0],
+                    hits=row[6],
+                    score=row[5],
+                )
+                for row in rows
+            ]
 
     def session_labels(self) -> dict[str, tuple[str, str, str]]:
         """The title, folder and last activity (`updated_at`) of each indexed session."""

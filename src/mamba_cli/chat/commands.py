@@ -14,7 +14,7 @@ from mamba_cli import output
 from mamba_cli.chat import status
 from mamba_cli.chat.diff_view import diff_line_style, is_diff
 from mamba_cli.chat.markdown_stream import MarkdownStream
-from mamba_cli.chat.styles import BOLD, DIM, RED, YELLOW
+from mamba_cli.chat.styles import BOLD, DIM, RED, RESET, YELLOW
 from mamba_cli.output import plural, shorten
 
 
@@ -51,7 +51,12 @@ class SlashCommands:
             ("/cost", "/cost", "tokens and cost of this session", self.cost),
             ("/usage", "/usage", "usage today and in this session", self.usage),
             ("/history", "/history", "the turns of this conversation", self.history),
-            ("/sessions", "/sessions", "recent sessions", self.sessions),
+            (
+                "/sessions",
+                "/sessions [search WORDS]",
+                "recent sessions, or those that mention WORDS",
+                self.sessions,
+            ),
             ("/resume", "/resume ID", "continue another session", self.resume),
             ("/fork", "/fork", "continue in a new session from here", self.fork),
             (
@@ -365,6 +370,13 @@ class SlashCommands:
         from mamba_agents.store import SessionStore
 
         store = self.agent.store or SessionStore()
+        action, _, words = argument.partition(" ")
+        if action == "search":
+            await self._search(store, words)
+            return
+        if action:
+            self.say("usage: /sessions [search WORDS]", YELLOW)
+            return
         found, _ = store.load_all()
         for session in found[:10]:
             here = " ←" if session.id == self.agent.session.id else ""
@@ -373,6 +385,30 @@ class SlashCommands:
             )
         if not found:
             self.say("no saved sessions")
+
+    async def _search(self, store: Any, words: str) -> None:
+        """The sessions that mention `words`, best first, each with its matching words."""
+        import asyncio
+
+        from mamba_agents.search import search_sessions
+        from mamba_agents.store import HIT_END, HIT_START
+
+        if not words.strip():
+            self.say("usage: /sessions search WORDS", YELLOW)
+            return
+        result = await asyncio.to_thread(search_sessions, store, words, limit=10)
+        if not result.hits:
+            self.say(f"no session mentions {words.strip()}")
+            return
+        bold, plain = (BOLD, RESET) if self.app.color else ("", "")
+        for hit in result.hits:
+            here = " ←" if hit.session_id == self.agent.session.id else ""
+            self.say(f"  {hit.session_id[:8]}  {shorten(hit.title, 60)}{here}")
+            snippet = output.terminal_safe(" ".join(hit.snippet.split()))
+            self.app.out.write(
+                f"            {snippet.replace(HIT_START, bold).replace(HIT_END, plain)}\n"
+            )
+        self.say("/resume ID opens one", DIM)
 
     async def resume(self, argument: str) -> None:
         from mamba_agents.store import SessionStore

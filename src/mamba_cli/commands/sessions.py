@@ -115,6 +115,80 @@ def _listed(row: dict[str, Any]) -> tuple[str, ...]:
     )
 
 
+@app.command("search")
+def search(
+    words: Annotated[list[str], typer.Argument(help='Words to find (all of them); "a phrase".')],
+    since: Annotated[
+        str | None, typer.Option("--since", help="Only messages since a date or span (7d).")
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", "-m", help="Only sessions with this model (glob).")
+    ] = None,
+    cwd: Annotated[
+        str | None, typer.Option("--cwd", help="Only sessions started in DIR or below.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="At most N sessions.")] = 20,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Find sessions by what was said in them, best match first."""
+    from mamba_agents.search import search_sessions
+
+    result = search_sessions(
+        _store(),
+        " ".join(words),
+        since=since,
+        model=model,
+        cwd=str(Path(cwd).expanduser().resolve()) if cwd else None,
+        limit=limit,
+    )
+    for warning in result.warnings:
+        output.warn(f"skipped {warning}")
+    if result.index_error:
+        output.warn(f"search index not updated ({result.index_error}): searched the files")
+    if as_json:
+        output.print_json([hit_record(hit) for hit in result.hits])
+        return
+    if not result.hits:
+        output.progress("no session matches")
+        return
+    columns = [Column("id"), Column("updated"), Column("title"), Column("match", wrap=True)]
+    print_table(columns, [_found(hit) for hit in result.hits])
+
+
+def hit_record(hit: Any) -> dict[str, Any]:
+    """A search hit as `sessions search --json` prints it (the snippet unmarked)."""
+    from datetime import UTC, datetime
+
+    return {
+        "id": hit.session_id,
+        "title": hit.title,
+        "cwd": hit.cwd,
+        "updated_at": hit.updated_at,
+        "message_id": hit.message_id,
+        "role": hit.role,
+        "message_at": datetime.fromtimestamp(hit.created_at, UTC).isoformat(),
+        "snippet": unmarked(hit.snippet),
+        "matching_messages": hit.hits,
+        "rank": round(-hit.score, 8),
+    }
+
+
+def unmarked(snippet: str) -> str:
+    """A snippet without the marks around its matched words, on one line."""
+    from mamba_agents.store import HIT_END, HIT_START
+
+    return " ".join(snippet.replace(HIT_START, "").replace(HIT_END, "").split())
+
+
+def _found(hit: Any) -> tuple[str, ...]:
+    """A hit's cells: the snippet on one line, its matched words marked for the table."""
+    from mamba_agents.store import HIT_END, HIT_START
+    from mamba_cli.tables import END_MARK, MARK
+
+    snippet = hit.snippet.replace(HIT_START, MARK).replace(HIT_END, END_MARK)
+    return (hit.session_id[:8], _local_time(hit.updated_at), hit.title, " ".join(snippet.split()))
+
+
 @app.command("show")
 def show(
     ref: Annotated[

@@ -1,0 +1,137 @@
+"""Finding sessions by what was said in them: the full-text index beside the usage index,
+`mamba sessions search`, and `/sessions search` in the chat."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import MAMBA, mamba_env, run_mamba
+from terminal import Terminal
+
+from mamba_agents.messages import Message, Usage
+from mamba_agents.search import search_sessions
+from mamba_agents.store import HIT_END, HIT_START, Session, SessionStore
+
+
+def said(store: SessionStore, *exchanges: str, cwd: str = "/w", model: str = "openai/gpt-4o"):
+    """A saved session with one user message and its answer per exchange."""
+    session = Session(cwd=cwd)
+    for text in exchanges:
+        answer = Message(role="assistant", content=f"About {text}.", model=model, usage=Usage(9, 3))
+        session.add_state(parent_id=session.head, new_messages=[Message.user(text), answer])
+    store.save(session)
+    return session
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> SessionStore:
+    return SessionStore(tmp_path / "sessions")
+
+
+def test_sessions_are_ranked_with_a_marked_snippet_of_the_best_match(store):
+    door = said(store, "the blue door squeaks", "paint the blue door blue")
+    said(store, "a red car in the garage")
+    whale = said(store, "whales are big")
+    hits = search_sessions(store, "blue door").hits
+    assert [h.session_id for h in hits] == [door.id]
+    assert hits[0].hits == 4  # both questions and both answers
+    assert f"{HIT_START}blue{HIT_END}" in hits[0].snippet
+    assert [h.session_id for h in search_sessions(store, "WHALES").hits] == [whale.id]
+    assert search_sessions(store, '"squeaks door"').hits == []  # a phrase keeps its order
+    assert len(search_sessions(store, '"door squeaks"').hits) == 1
+
+
+def test_typed_query_syntax_is_only_words(store):
+    said(store, 'use AND or OR with NOT (carefully) * and quotes"')
+    for words in ('AND OR NOT ( " *', "NEAR(a b)", "col:value", "-x", '"', ""):
+        search_sessions(store, words)  # never a syntax error
+    assert len(search_sessions(store, "NOT (carefully)").hits) == 1
+
+
+def test_filters_since_model_and_folder(store):
+    old = said(store, "deploy the service", cwd="/srv/app", model="anthropic/claude-sonnet-4-5")
+    record = json.loads(store.path_for(old.id).read_text())
+    for message in record["messages"]:
+        message["created_at"] = "2026-01-01T00:00:00.000Z"
+    store.path_for(old.id).write_text(json.dumps(record))
+    new = said(store, "deploy the website", cwd="/home/me/site", model="openai/gpt-4o-mini")
+    ids = lambda **kw: {h.session_id for h in search_sessions(store, "deploy", **kw).hits}  # noqa: E731
+    assert ids() == {old.id, new.id}
+    assert ids(since="7d") == {new.id}
+    assert ids(model="claude-*") == {old.id}
+    assert ids(model="openai/*") == {new.id}
+    assert ids(cwd="/srv") == {old.id} and ids(cwd="/srv/ap") == set()
+
+
+def test_the_index_follows_the_files(store):
+    kept = said(store, "first topic")
+    gone = said(store, "first topic again")
+    assert len(search_sessions(store, "topic").hits) == 2
+    kept.add_state(
+        parent_id=kept.head, new_messages=[Message.user("second subject"), Message.user("x")]
+    )
+    store.save(kept)  # a new turn is found at once
+    assert [h.session_id for h in search_sessions(store, "subject").hits] == [kept.id]
+    store.delete(gone.id)
+    assert [h.session_id for h in search_sessions(store, "topic").hits] == [kept.id]
+    (store.root / "broken.json").write_text("{nope")
+    result = search_sessions(store, "topic")
+    assert len(result.hits) == 1 and "broken.json" in result.warnings[0]
+    store.index.path.unlink()  # gone: rebuilt by itself
+    assert [h.session_id for h in search_sessions(store, "subject").hits] == [kept.id]
+
+
+def test_an_index_of_an_older_schema_is_rebuilt(store):
+    session = said(store, "migrating the index")
+    import sqlite3
+
+    with sqlite3.connect(store.index.path) as db:
+        db.execute("DROP TABLE texts")
+        db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    assert [h.session_id for h in search_sessions(store, "migrating").hits] == [session.id]
+
+
+def test_cli_search_piped_json_and_no_match(home, mamba, server):
+    assert mamba("run", "where did I put the spare keys").code == 0
+    assert mamba("run", "unrelated question").code == 0
+    piped = run_mamba("sessions", "search", "spare", "keys", home=home)
+    assert piped.code == 0
+    [line] = piped.stdout.splitlines()
+    short, _updated, title, snippet = line.split("\t")
+    assert title == "where did I put the spare keys"
+    assert "spare keys" in snippet and HIT_START not in snippet
+    [hit] = run_mamba("sessions", "search", "spare", "--json", home=home).json()
+    assert hit["id"].startswith(short) and hit["matching_messages"] == 2
+    assert hit["snippet"].endswith("where did I put the spare keys")
+    none = run_mamba("sessions", "search", "zebra", home=home)
+    assert none.code == 0 and none.stdout == "" and "no session matches" in none.stderr
+    bad = run_mamba("sessions", "search", "keys", "--since", "yesterday-ish", home=home)
+    assert bad.code == 2 and bad.stderr.startswith("mamba: --since:")
+
+
+def test_chat_sessions_search_and_resume(home, server):
+    first = run_mamba(
+        "run", "-m", "openai/gpt-4o", "--base-url", server.base_url, "the orange lighthouse",
+        home=home,
+    )  # fmt: skip
+    assert first.code == 0
+    env = mamba_env(home, TERM="xterm-256color")
+    term = Terminal(
+        [str(MAMBA), "chat", "-m", "openai/gpt-4o", "--base-url", server.base_url],
+        env,
+        str(home / "work"),
+    )
+    try:
+        term.wait_for("/help for commands")
+        term.enter("/sessions search lighthouse")
+        found = term.wait_for(r"  ([0-9a-f]{8})  the orange lighthouse").group(1)
+        term.wait_for(r"orange lighthouse\n[\s\S]*/resume ID opens one")
+        assert "\x1b[1mlighthouse" in term.raw.decode(errors="replace")
+        term.enter(f"/resume {found}")
+        term.wait_for(f"resumed session {found}")
+        term.enter("/sessions search nothing-like-it")
+        term.wait_for("no session mentions nothing-like-it")
+    finally:
+        term.close()
