@@ -246,6 +246,17 @@ class RequestSum(NamedTuple):
     cost: float
 
 
+# Sessions (`s`) started in a folder or below it; its parameters come from `in_folder`.
+IN_FOLDER = "(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)"
+
+
+def in_folder(cwd: str) -> list[object]:
+    """The parameters of `IN_FOLDER` for the folder `cwd`."""
+    folder = cwd.rstrip("/") or "/"
+    inside = folder.rstrip("/") + "/"
+    return [folder, len(inside), inside]
+
+
 class SearchHit(NamedTuple):
     """A session whose messages match a search: its best-ranked message (with a snippet
     around the matched words, which are marked `HIT_START` ... `HIT_END`) and how many of
@@ -448,10 +459,8 @@ class UsageIndex:
         join = ""
         if cwd:
             join = "JOIN sessions s ON s.id = r.session_id"
-            where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
-            folder = cwd.rstrip("/") or "/"
-            inside = folder.rstrip("/") + "/"
-            params += [folder, len(inside), inside]
+            where.append(IN_FOLDER)
+            params += in_folder(cwd)
         sql = (
             f"SELECT {groups[group_by]}, r.model, r.source, COUNT(*), SUM(r.input), "
             f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
@@ -488,10 +497,8 @@ class UsageIndex:
             params.append(start)
         where = []
         if cwd:
-            folder = cwd.rstrip("/") or "/"
-            inside = folder.rstrip("/") + "/"
-            where.append("(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)")
-            params += [folder, len(inside), inside]
+            where.append(IN_FOLDER)
+            params += in_folder(cwd)
         if model:
             where.append(
                 "EXISTS (SELECT 1 FROM requests r WHERE r.session_id = h.session_id "
