@@ -446,7 +446,7 @@ def test_cost_context_and_system_prompt_through_the_agent(chat, server):
     term.enter("count")
     term.wait_for("Counted.")
     term.enter("/cost")
-    term.wait_for(r"session [0-9a-f]{8}: 1 requests, 1k in, 80 out, cache 200 read / 0 written")
+    term.wait_for(r"session [0-9a-f]{8}: 1 request, 1k in, 80 out, cache 200 read / 0 written")
     term.wait_for(r"cost \$0\.0036 \(estimated\)")
     term.enter("/context")
     term.wait_for(r"assistant messages\s+\d")
