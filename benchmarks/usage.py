@@ -7,7 +7,7 @@ Writes the history as session files in the documented format (spread over 90 day
 models, prompts and answers of a dozen words drawn from a 2,000-word vocabulary), then
 measures whole-process wall time of: the first report (the index is built from the files:
 cold), `mamba usage --rebuild`, the warm daily report, `--since 7d`, `--by session`, and warm
-searches for a common word, a rare one and a two-word phrase.
+searches for a common word, a rare one, one in nearly every message, and a two-word phrase.
 """
 
 from __future__ import annotations
@@ -101,8 +101,9 @@ def main() -> None:
         figures = measure([mamba, "usage", *extra], args.runs, env)
         print(f"| {label} | {figures['wall']:.2f} s ({figures['rss']:.0f} MB) |")
     for label, query in (
-        ("`mamba sessions search w1` (a common word)", ["w1"]),
+        ("`mamba sessions search w10` (a common word: 1 message in 10)", ["w10"]),
         ("`mamba sessions search w1500` (a rare word)", ["w1500"]),
+        ("`mamba sessions search w1` (in nearly every message: worst case)", ["w1"]),
         ('`mamba sessions search "w2 w3"` (a phrase)', ['"w2 w3"']),
     ):
         figures = measure([mamba, "sessions", "search", *query], args.runs, env)

@@ -23,7 +23,7 @@ from mamba_agents.messages import Usage
 from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
-SCHEMA_VERSION = "2"
+SCHEMA_VERSION = "3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -35,11 +35,14 @@ CREATE TABLE IF NOT EXISTS requests (
     cost REAL, source TEXT);
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
+CREATE TABLE IF NOT EXISTS messages (
+    id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, message_id TEXT, role TEXT, ts REAL);
+CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(
-    body, session_id UNINDEXED, message_id UNINDEXED, role UNINDEXED, ts UNINDEXED,
-    tokenize = 'unicode61 remove_diacritics 2');
+    body, tokenize = 'unicode61 remove_diacritics 2');
 """
-_TABLES = ("requests", "sessions", "texts")
+# `texts` holds each searched message's words under the rowid of its row in `messages`.
+_TABLES = ("requests", "sessions", "messages", "texts")
 # What a session search finds: the words people typed and the answers they got.
 SEARCHED_ROLES = ("user", "assistant")
 
@@ -130,7 +133,7 @@ def _text_row(
     body = _text_of(content) if role in SEARCHED_ROLES else ""
     if not body.strip():
         return None
-    return (body, session_id, message_id, role, _epoch(created_at))
+    return (session_id, message_id, role, _epoch(created_at), body)
 
 
 def session_texts(
@@ -298,6 +301,15 @@ class Refresh:
 INDEX_NAME = ".index.sqlite3"
 
 
+def _forget_texts(db: sqlite3.Connection, session_id: str) -> None:
+    """Drop a session's messages from the search index."""
+    db.execute(
+        "DELETE FROM texts WHERE rowid IN (SELECT id FROM messages WHERE session_id = ?)",
+        (session_id,),
+    )
+    db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+
+
 class UsageIndex:
     """The request index of one sessions folder, kept in `<folder>/.index.sqlite3`, or with
     `in_memory` in this process only (when the folder cannot hold it)."""
@@ -376,12 +388,20 @@ class UsageIndex:
     ) -> int:
         if replace:
             db.execute("DELETE FROM requests WHERE session_id = ?", (document.id,))
-            db.execute("DELETE FROM texts WHERE session_id = ?", (document.id,))
+            _forget_texts(db, document.id)
         db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, document.id))
         db.executemany(
             "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", document.rows
         )
-        db.executemany("INSERT INTO texts VALUES (?,?,?,?,?)", document.texts)
+        if document.texts:
+            first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM messages").fetchone()[0]
+            numbered = list(enumerate(document.texts, first))
+            db.executemany(
+                "INSERT INTO messages VALUES (?,?,?,?,?)", [(n, *row[:4]) for n, row in numbered]
+            )
+            db.executemany(
+                "INSERT INTO texts (rowid, body) VALUES (?,?)", [(n, row[4]) for n, row in numbered]
+            )
         db.execute(
             "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,NULL)",
             (document.id, path, mtime_ns, size, document.cwd, document.title, document.updated_at),
@@ -404,7 +424,7 @@ class UsageIndex:
             for path, (_mtime, _size, session_id, _error) in known.items():
                 if path not in on_disk:
                     db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
-                    db.execute("DELETE FROM texts WHERE session_id = ?", (session_id,))
+                    _forget_texts(db, session_id)
                     db.execute("DELETE FROM sessions WHERE path = ?", (path,))
                     removed += 1
             for path, (mtime_ns, size) in sorted(on_disk.items()):
@@ -490,31 +510,30 @@ class UsageIndex:
         expression = match_expression(words)
         if not expression:
             return []
-        matched = ["texts MATCH ?"]
+        where = []
         params: list[object] = [expression]
         if start is not None:
-            matched.append("ts >= ?")
+            where.append("m.ts >= ?")
             params.append(start)
-        where = []
         if cwd:
             where.append(IN_FOLDER)
             params += in_folder(cwd)
         if model:
             where.append(
-                "EXISTS (SELECT 1 FROM requests r WHERE r.session_id = h.session_id "
+                "EXISTS (SELECT 1 FROM requests r WHERE r.session_id = m.session_id "
                 "AND (r.model GLOB ? OR substr(r.model, instr(r.model, '/') + 1) GLOB ?))"
             )
             params += [model, model]
+        # The matches are ranked first (bm25 works only in the full-text query itself); then
         # SQLite gives the bare columns of the row that holds MIN(): each session's best hit.
-        # The matches are ranked first (bm25 works only in the full-text query itself).
         best = (
             "WITH h AS MATERIALIZED ("
-            "SELECT rowid AS rid, session_id, message_id, role, ts, bm25(texts) AS score "
-            f"FROM texts WHERE {' AND '.join(matched)}) "
-            "SELECT h.session_id, h.rid, h.message_id, h.role, h.ts, MIN(h.score), COUNT(*), "
-            "s.title, s.cwd, s.updated_at FROM h JOIN sessions s ON s.id = h.session_id "
+            "SELECT rowid AS rid, bm25(texts) AS score FROM texts WHERE texts MATCH ?) "
+            "SELECT m.session_id, h.rid, m.message_id, m.role, m.ts, MIN(h.score), COUNT(*), "
+            "s.title, s.cwd, s.updated_at FROM h JOIN messages m ON m.id = h.rid "
+            "JOIN sessions s ON s.id = m.session_id "
             f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-            "GROUP BY h.session_id ORDER BY 6 LIMIT ?"
+            "GROUP BY m.session_id ORDER BY 6 LIMIT ?"
         )
         snippet = (
             f"SELECT snippet(texts, 0, '{HIT_START}', '{HIT_END}', '…', 24) "
