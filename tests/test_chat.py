@@ -536,11 +536,10 @@ def test_nothing_draws_over_an_open_permission_question(chat, server, home):
     term.wait_for(r"allow\? \[y/a/N\] y")
     last = [line for line in term.text().splitlines() if line.strip()]
     assert last[-1].startswith("allow? [y/a/N] y") or "│ /help" in last[-1]
-    assert "⏺ delete_file" not in term.text()  # held until the question is answered
+    screen = term.text()  # what came before the question is drawn before it
+    assert screen.index("⏺ delete_file") < screen.index("⏺ write_file") < screen.index("allow?")
     term.enter()
     term.wait_for("done")
-    screen = term.text()
-    assert screen.index("allow? [y/a/N] y") < screen.index("⏺ delete_file")
     assert (home / "work" / "new.txt").exists()
 
 
@@ -559,3 +558,40 @@ def test_an_edit_shows_one_summary_line_and_tool_shows_the_diff(chat, server, ho
     term.wait_for(r"--- a/notes\.txt\n\+\+\+ b/notes\.txt\n@@ .* @@\n first\n-old line\n\+new line")
     assert "\x1b[32m+new line" in term.raw.decode(errors="replace")
     assert (home / "work" / "notes.txt").read_text() == "first\nnew line\nlast\n"
+
+
+def test_keys_typed_before_a_question_never_answer_it(chat, server, home):
+    marker = home / "work" / "pwned.txt"
+    call = {"name": "write_file", "arguments": {"path": "pwned.txt", "content": "x"}}
+    server.add({"delay": 2, "tool_calls": [call]}, {"text": "done"})
+    term = chat()
+    term.enter("go")
+    term.wait_for("waiting for")
+    term.enter("a")  # typed ahead, during the wait
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.wait_for(r"keys typed before this question were dropped")
+    term.pump(0.5)
+    assert not marker.exists()
+    assert not (home / "config" / "mamba" / "permissions.toml").exists()
+    term.enter("n")
+    term.wait_for("done")
+    assert not marker.exists()
+
+
+def test_text_before_a_tool_call_is_drawn_once_then_the_whole_question(chat, server):
+    call = {"name": "write_file", "arguments": {"path": "short.txt", "content": "X"}}
+    server.add(
+        {"text": "I'll create the file now. " * 6, "chunks": 30, "chunk_delay": 0.02,
+         "tool_calls": [call]},
+        {"text": "done"},
+    )  # fmt: skip
+    term = chat()
+    term.enter("make it")
+    term.wait_for(r"allow\? \[y/a/N\]")
+    term.pump(0.3)
+    screen = term.text()
+    assert " ".join(screen.split()).count("I'll create the file now.") == 6  # drawn once
+    question = r"now\.\s*\n⏺ write_file short\.txt\nwrite_file wants to run: short\.txt"
+    assert re.search(question, screen)
+    term.enter("n")
+    term.wait_for("done")

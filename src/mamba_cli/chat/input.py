@@ -90,6 +90,8 @@ class TerminalInput:
         Ctrl-C stops the question."""
         from prompt_toolkit import PromptSession
 
+        if discard_pending_keys():
+            print("(keys typed before this question were dropped)", flush=True)
         asker: Any = PromptSession()
         while True:
             try:
@@ -105,6 +107,18 @@ class TerminalInput:
 
 
 ANSWER_WORDS = {"yes": "y", "always": "a", "no": "n"}
+
+
+def discard_pending_keys() -> bool:
+    """Drop keys typed before a question appeared (so none of them can answer it); True
+    when there were any."""
+    import select
+    import termios
+
+    fd = sys.stdin.fileno()
+    pending = bool(select.select([fd], [], [], 0)[0])
+    termios.tcflush(fd, termios.TCIFLUSH)
+    return pending
 
 
 class ChatCompleter:

@@ -115,6 +115,7 @@ class ChatApp:
         self.last_answer = ""
         self.spinner = Spinner(self.out, self.color)
         self._running: set[str] = set()
+        self._shown_calls: set[str] = set()  # calls whose line is on screen
         self._asking = False  # a permission question is on screen
         self._held: list[Any] = []  # tool lines that arrived while asking
         self.commands = SlashCommands(self)
@@ -297,6 +298,7 @@ class ChatApp:
             self._tool_started(event)
 
     def _tool_started(self, event: Any) -> None:
+        self._shown_calls.add(event.call_id)
         self.last_tool = ToolCallRecord(event.name, event.arguments)
         self._running.add(event.call_id)
         label = f"{event.name} {shorten(main_argument(event.arguments), 60)}"
@@ -323,9 +325,10 @@ class ChatApp:
         from mamba_agents.config import save_rule
         from mamba_agents.tools import describe_rule, suggest_rule
 
-        self.spinner.stop()
         if not self.reader.interactive:
             return False
+        await self._caught_up(call.id)
+        self.spinner.stop()
         arguments = call.parsed_arguments()
         rule = suggest_rule(tool.name, arguments)
         self.say(f"{tool.name} wants to run: {shorten(main_argument(call.arguments), 100)}", YELLOW)
@@ -347,6 +350,14 @@ class ChatApp:
         else:
             self.spinner.start(f"{tool.name} {shorten(main_argument(call.arguments), 60)}")
         return allowed
+
+    async def _caught_up(self, call_id: str) -> None:
+        """Wait until the events before this call (the answer's text, its tool line) are
+        drawn, so the question comes after them, whole."""
+        for _ in range(200):  # at most 2 s: the events are already queued
+            if call_id in self._shown_calls:
+                return
+            await asyncio.sleep(0.01)
 
     async def _ask(self, question: str, choices: str) -> str | None:
         """Ask a question; nothing else draws while it is open (tool lines arriving
