@@ -18,8 +18,10 @@ from mamba_agents.tools import (
     PermissionPolicy,
     SandboxError,
     builtin_tools,
+    copy_file,
     describe_rule,
     edit_file,
+    move_file,
     suggest_rule,
 )
 
@@ -319,3 +321,17 @@ def test_mamba_run_refuses_an_edit_no_rule_allows(mamba, server, home):
     assert denial["tool"] == "edit_file" and denial["arguments"]["path"] == "app.py"
     assert "--allow 'edit_file(app.py)'" in tool_result(server)
     assert (home / "work" / "app.py").read_text() == APP
+
+
+@pytest.mark.parametrize("move", [True, False])
+def test_a_file_reading_rules_hide_cannot_be_copied_or_moved_into_view(box, move):
+    (box / "secret.env").write_text("TOKEN=hunter2\n")
+    policy = PermissionPolicy(allow_all=True, deny=["read_file(secret*)"], base=box)
+    security = FilesystemSecurity(base_directory=box, hidden=policy.hides)
+    tool = move_file if move else copy_file
+    with pytest.raises(SandboxError, match="deny or ask rule on reading it"):
+        tool("secret.env", "notes.txt", security=security)
+    assert not (box / "notes.txt").exists() and (box / "secret.env").exists()
+    (box / "plain.txt").write_text("fine\n")
+    tool("plain.txt", "copy.txt", security=security)
+    assert (box / "copy.txt").read_text() == "fine\n"

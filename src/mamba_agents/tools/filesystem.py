@@ -208,14 +208,15 @@ def _check_edit(path: str, old_string: str, new_string: str) -> None:
         raise ValueError(f"old_string and new_string are the same; {path} would not change")
 
 
-def _check_not_hidden(security: FilesystemSecurity, path: str, real: Path) -> None:
+def _check_not_hidden(
+    security: FilesystemSecurity, path: str, real: Path, tool: str = "edit_file"
+) -> None:
     """Refuse a file that rules keep from being read (they hide it from searches): an edit's
-    diff and errors show what the file holds."""
+    diff shows what the file holds, and a copy or a move would put it where it can be read."""
     hidden = security.hidden
     if hidden is not None and (hidden(path) or hidden(security.display(real))):
         raise SandboxError(
-            f"{path} is covered by a deny or ask rule on reading it; edit_file shows what a "
-            "file holds, so it cannot edit this one"
+            f"{path} is covered by a deny or ask rule on reading it, so {tool} cannot take it"
         )
 
 
@@ -370,6 +371,7 @@ def move_file(source: str, destination: str, security: FilesystemSecurity | None
     """
     security = _security(security)
     src = security.resolve(source, follow_final=False)
+    _check_not_hidden(security, source, src, "move_file")
     dst = security.resolve(destination)
     if dst.is_dir():
         dst = security.resolve(dst / src.name, follow_final=False)
@@ -397,6 +399,7 @@ def copy_file(source: str, destination: str, security: FilesystemSecurity | None
     """
     security = _security(security)
     src, dst = security.resolve(source), security.resolve(destination)
+    _check_not_hidden(security, source, src, "copy_file")
     if src.is_dir():
         raise IsADirectoryError(f"{source} is a directory; copy_file copies files only")
     if dst.is_dir():
