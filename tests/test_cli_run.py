@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
 import time
 
-from conftest import run_mamba, session_files, start_mamba, wait_for_request
+import pytest
+from conftest import MAMBA, mamba_env, run_mamba, session_files, start_mamba, wait_for_request
 
 
 def test_answer_on_stdout_and_only_the_answer(mamba, home):
@@ -278,3 +280,29 @@ def test_a_missing_key_is_said_whole_before_any_request(home, server):
         "run", "hi", "--model", "openai/gpt-4o", "--base-url", server.base_url, home=home
     )
     assert proxied.code == 0 and proxied.stdout == "You said: hi\n"
+
+
+@pytest.mark.parametrize("locale", ["C", "C.UTF-8"])
+def test_input_that_is_not_utf8_is_sent_with_replacement_characters(server, home, locale):
+    env = mamba_env(home, LC_ALL=locale, LANG=locale)
+    proc = subprocess.run(
+        [str(MAMBA), "run", "-m", "openai/gpt-4o", "--base-url", server.base_url,
+         b"sum caf\xe9 up"],
+        input=b"na\xefve latin-1 log\n",
+        capture_output=True,
+        env=env,
+        cwd=home / "work",
+        timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    sent = server.requests[-1]["messages"][-1]["content"]
+    assert sent == "sum caf\ufffd up\n\nna\ufffdve latin-1 log\n"
+    chat = subprocess.run(
+        [str(MAMBA), "chat", "-m", "openai/gpt-4o", "--base-url", server.base_url],
+        input=b"caf\xe9?\n",
+        capture_output=True,
+        env=env,
+        cwd=home / "work",
+        timeout=60,
+    )
+    assert chat.returncode == 0 and "You said: caf\ufffd?" in chat.stdout.decode()

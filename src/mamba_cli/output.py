@@ -48,6 +48,14 @@ def terminal_safe(text: str) -> str:
     return _CONTROL.sub(_visible, text)
 
 
+def valid_text(text: str | bytes) -> str:
+    """Text from stdin or the command line, with bytes that are not UTF-8 (a Latin-1 file,
+    a stray byte in an argument) made U+FFFD instead of failing the request later."""
+    if isinstance(text, str):
+        text = text.encode("utf-8", "surrogateescape")
+    return text.decode("utf-8", "replace")
+
+
 class TerminalText:
     """`terminal_safe` for text that arrives in pieces: a CR that ends one piece waits for
     the next, so a CR LF split between two pieces is still a newline."""

@@ -18,8 +18,10 @@ class PipedInput:
     interactive = False
 
     async def read(self) -> str | None:
-        line = await asyncio.to_thread(sys.stdin.readline)
-        return line.rstrip("\n") if line else None
+        from mamba_cli.output import valid_text
+
+        line = await asyncio.to_thread(sys.stdin.buffer.readline)
+        return valid_text(line).rstrip("\n") if line else None
 
     async def ask(self, question: str, choices: str) -> str | None:
         return "n"

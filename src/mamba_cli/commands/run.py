@@ -40,7 +40,10 @@ def read_prompt(prompt: str | None) -> str:
     """The prompt, with piped stdin added as context (or as the prompt for '-')."""
     from mamba_agents.errors import ConfigError
 
-    piped = "" if sys.stdin is None or sys.stdin.isatty() else sys.stdin.read()
+    piped = ""
+    if sys.stdin is not None and not sys.stdin.isatty():
+        piped = output.valid_text(sys.stdin.buffer.read())
+    prompt = output.valid_text(prompt) if prompt else prompt
     if prompt == "-":
         if not piped.strip():
             raise ConfigError("PROMPT '-' reads the prompt from stdin, but stdin is empty")
