@@ -51,6 +51,15 @@ def main_argument(arguments: str) -> str:
     return arguments
 
 
+def shown_whole(text: str, limit: int = 2000) -> str:
+    """What a question asks about, all of it: line breaks shown as ⏎ (so nothing can hide
+    below blank lines or pass for one line), cut only past `limit` characters."""
+    text = text.replace("\r\n", "\n").replace("\n", " ⏎ ")
+    if len(text) > limit:
+        return f"{text[:limit]}… ({len(text) - limit:,} more characters)"
+    return text
+
+
 def result_summary(content: str) -> str:
     """A short account of a tool result: its first line and how many lines there were."""
     lines = content.strip().splitlines()
@@ -331,8 +340,11 @@ class ChatApp:
         self.spinner.stop()
         arguments = call.parsed_arguments()
         rule = suggest_rule(tool.name, arguments)
-        self.say(f"{tool.name} wants to run: {shorten(main_argument(call.arguments), 100)}", YELLOW)
-        self.say(f"  [y] allow once   [a] always: {rule} ({describe_rule(rule)})   [n] deny")
+        self.say(f"{tool.name} wants to run: {shown_whole(main_argument(call.arguments))}", YELLOW)
+        self.say(
+            f"  [y] allow once   [a] always: {shown_whole(rule)} "
+            f"({shown_whole(describe_rule(rule))})   [n] deny"
+        )
         answer = await self._ask("allow? [y/a/N] ", "nya")
         if answer is None:  # Ctrl-C: stop the whole turn, not only this call
             self.say("  interrupted", DIM)
