@@ -114,3 +114,14 @@ def test_memory_shows_which_files_are_in_the_prompt(home, server):
         term.wait_for(r"--system or /system replaces")
     finally:
         term.close()
+
+
+def test_the_users_own_file_may_be_a_dotfiles_link(mamba, server, home):
+    dotfiles = home / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "AGENTS.md").write_text("MINE: from my dotfiles.\n")
+    (home / "config" / "mamba").mkdir(parents=True)
+    (home / "config" / "mamba" / "AGENTS.md").symlink_to(dotfiles / "AGENTS.md")
+    (home / "work" / "AGENTS.md").symlink_to(dotfiles / "AGENTS.md")  # a project's may not
+    assert mamba("run", "hi").code == 0
+    assert system_sent(server).count("MINE: from my dotfiles.") == 1

@@ -65,12 +65,17 @@ def instruction_folders(cwd: Path) -> list[Path]:
     return list(reversed(folders[: folders.index(root) + 1]))
 
 
-def _read_instructions(path: Path, folder: Path) -> Instructions | None:
-    """The file's text, or None when it is missing, not a regular file, or a link that
-    leads out of `folder`."""
+CUT_NOTE = f"[cut: the file is over {MAX_INSTRUCTION_BYTES // 1024} KiB]"
+
+
+def _read_instructions(path: Path, folder: Path, *, own: bool = False) -> Instructions | None:
+    """The file's text, or None when it is missing, not a regular file, or (unless the
+    folder is the user's `own`) a link that leads out of `folder`."""
     try:
         real = path.resolve(strict=True)
-        if not real.is_relative_to(folder.resolve()) or not stat.S_ISREG(real.stat().st_mode):
+        if not own and not real.is_relative_to(folder.resolve()):
+            return None
+        if not stat.S_ISREG(real.stat().st_mode):
             return None
         with real.open("rb") as handle:
             data = handle.read(MAX_INSTRUCTION_BYTES + 1)
@@ -78,17 +83,18 @@ def _read_instructions(path: Path, folder: Path) -> Instructions | None:
         return None
     text = data[:MAX_INSTRUCTION_BYTES].decode("utf-8", errors="replace")
     if len(data) > MAX_INSTRUCTION_BYTES:
-        text += f"\n[cut: the file is over {MAX_INSTRUCTION_BYTES // 1024} KiB]"
+        text += f"\n{CUT_NOTE}"
     return Instructions(path, text) if text.strip() else None
 
 
 def find_instructions(cwd: Path, config_dir: Path) -> list[Instructions]:
-    """The user's own file (in the config folder) first, then the project's, outermost
-    first, so the nearest file has the last word."""
+    """The user's own file (in the config folder, where a symlink may lead anywhere) first,
+    then the project's, outermost first, so the nearest file has the last word."""
     found = []
     for folder in [config_dir, *instruction_folders(cwd)]:
         for name in INSTRUCTION_NAMES:
-            instructions = _read_instructions(folder / name, folder)
+            own = folder == config_dir  # a dotfiles link there is the user's own doing
+            instructions = _read_instructions(folder / name, folder, own=own)
             if instructions is not None:
                 found.append(instructions)
     return found

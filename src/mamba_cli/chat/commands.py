@@ -144,7 +144,7 @@ class SlashCommands:
 
     async def memory(self, argument: str) -> None:
         from mamba_agents.paths import config_home
-        from mamba_cli.system_prompt import find_instructions
+        from mamba_cli.system_prompt import CUT_NOTE, find_instructions
 
         found = find_instructions(Path.cwd(), config_home())
         if not found:
@@ -156,7 +156,8 @@ class SlashCommands:
         prompt = self.agent.system_prompt or ""
         missing = False
         for item in found:
-            size = f"({plural(len(item.text.splitlines()), 'line')})"
+            cut = ", cut at 64 KiB" if item.text.endswith(CUT_NOTE) else ""
+            size = f"({plural(len(item.text.splitlines()), 'line')}{cut})"
             if item.block() in prompt:
                 self.say(f"  loaded      {item.path} {size}")
             else:
