@@ -610,3 +610,18 @@ def test_a_question_shows_the_whole_command_with_its_line_breaks(chat, server, h
     assert "⏎ ls -la" in asked and "\n\n" not in asked  # no blank lines to hide in
     term.enter("n")
     term.wait_for("done")
+
+
+def test_results_of_calls_that_ran_together_name_their_call(chat, server, home):
+    (home / "work" / "real.txt").write_text("hello from the file\n")
+    calls = [
+        {"id": "s", "name": "run_bash", "arguments": {"command": "sleep 1; echo slow"}},
+        {"id": "r", "name": "read_file", "arguments": {"path": "real.txt"}},
+    ]
+    server.add({"tool_calls": calls}, {"text": "done"})
+    term = chat("--allow", "run_bash")
+    term.enter("both")
+    term.wait_for("done")
+    screen = term.text()
+    assert "⎿ read_file real.txt: hello from the file" in screen
+    assert re.search(r"⎿ run_bash sleep 1; echo slow: exit code 0", screen)

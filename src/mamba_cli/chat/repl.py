@@ -125,6 +125,8 @@ class ChatApp:
         self.spinner = Spinner(self.out, self.color)
         self._running: set[str] = set()
         self._shown_calls: set[str] = set()  # calls whose line is on screen
+        self._labels: dict[str, str] = {}  # the calls of this round, by id
+        self._last_call = ""
         self._asking = False  # a permission question is on screen
         self._held: list[Any] = []  # tool lines that arrived while asking
         self.commands = SlashCommands(self)
@@ -309,8 +311,12 @@ class ChatApp:
     def _tool_started(self, event: Any) -> None:
         self._shown_calls.add(event.call_id)
         self.last_tool = ToolCallRecord(event.name, event.arguments)
+        self._last_call = event.call_id
+        if not self._running:
+            self._labels = {}  # a new round of calls
         self._running.add(event.call_id)
         label = f"{event.name} {shorten(main_argument(event.arguments), 60)}"
+        self._labels[event.call_id] = label
         self.note(f"⏺ {label}", BOLD)
         self.spinner.start(label)
 
@@ -318,13 +324,16 @@ class ChatApp:
         self._running.discard(event.call_id)
         if not self._running:
             self.spinner.stop()
-        if self.last_tool is not None and self.last_tool.name == event.name:
+        if self.last_tool is not None and event.call_id == self._last_call:
             self.last_tool.content = event.content
             self.last_tool.is_error = event.is_error
             self.last_tool.duration_ms = event.duration_ms
         mark = "✗" if event.is_error else "⎿"
         style = RED if event.is_error else DIM
-        self.note(f"  {mark} {result_summary(event.content)}", style)
+        # Calls that ran together finish in any order: each result names its call.
+        label = self._labels.get(event.call_id) if len(self._labels) > 1 else None
+        prefix = f"{label}: " if label else ""
+        self.note(f"  {mark} {prefix}{result_summary(event.content)}", style)
         if not self._running:
             self._wait_for_model()
 
