@@ -625,3 +625,31 @@ def test_results_of_calls_that_ran_together_name_their_call(chat, server, home):
     screen = term.text()
     assert "⎿ read_file real.txt: hello from the file" in screen
     assert re.search(r"⎿ run_bash sleep 1; echo slow: exit code 0", screen)
+
+
+def test_a_table_too_wide_to_draw_stays_as_written(chat, server):
+    header = "| " + " | ".join(f"col{n}" for n in range(20)) + " |"
+    rule = "|" + "---|" * 20
+    row = "| " + " | ".join(f"{n * 1000}" for n in range(20)) + " |"
+    server.add({"text": f"{header}\n{rule}\n{row}\n\nafter the table"})
+    term = chat(columns=100)
+    term.enter("wide")
+    term.wait_for("after the table")
+    screen = " ".join(term.text().split())
+    assert "| 0 | 1000 | 2000 |" in screen and "…" not in screen  # no cell is cut
+
+
+def test_lines_drawn_after_a_resize_fit_the_new_width(chat, server):
+    long = " ".join(f"word{n:03d}" for n in range(60))
+    server.add({"text": f"first line\n\n{long}", "chunks": 40, "chunk_delay": 0.05})
+    term = chat(columns=100)
+    term.enter("go")
+    term.wait_for("first line")
+    term.child.setwinsize(40, 50)
+    term.screen.resize(40, 50)
+    term.wait_for(r"session \$")
+    screen = term.text()
+    assert "first line" in screen  # nothing above the live line was erased
+    rows = [line for line in screen.splitlines() if "word" in line]
+    assert rows and all(len(row) <= 50 for row in rows)
+    assert all(re.fullmatch(r"(word\d{3} ?)+", row.strip()) for row in rows)

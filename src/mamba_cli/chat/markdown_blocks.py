@@ -24,6 +24,8 @@ _NUMBERED = re.compile(r"^(\s*)(\d+[.)])\s+(.*)$")
 _RULE = re.compile(r"^\s*([-*_])(\s*\1){2,}\s*$")
 _TABLE_ROW = re.compile(r"^\s*\|")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
+# Below this many columns a cell, a number included, would be cut: the table stays as written.
+MIN_COLUMN_WIDTH = 9
 
 # Each style's SGR parameters. Spans carry the style's name: rich lays the text out (word
 # wrapping, cell widths) and these codes colour it, which costs a fraction of rich's own
@@ -208,8 +210,14 @@ class BlockRenderer:
         self.console.file.write(highlight_code_line(line, lexer) + "\n")
 
     def table(self, rows: list[str]) -> None:
-        """A complete Markdown table, drawn with rich (columns fitted to the width)."""
+        """A complete Markdown table, drawn with rich (columns fitted to the width); one too
+        wide to draw without cutting its cells is shown as it was written."""
         from rich.markdown import Markdown
+
+        columns = max(row.strip().strip("|").count("|") + 1 for row in rows)
+        if columns * MIN_COLUMN_WIDTH > self.width:
+            self.console.file.write("".join(row + "\n" for row in rows))
+            return
 
         with self.console.capture() as drawn:
             self.console.print(Markdown("\n".join(rows)))

@@ -11,6 +11,7 @@ never obeyed (`mamba_cli.output.terminal_safe`).
 from __future__ import annotations
 
 import re
+import shutil
 import unicodedata
 from typing import Any, TextIO
 
@@ -91,7 +92,17 @@ class MarkdownStream:
             self.out.flush()
             self._echoed += display_width(text)
 
+    def _follow_resize(self) -> None:
+        """Draw at the terminal's width now (the window may have been resized)."""
+        if self.terminal is None:
+            return
+        width = max(shutil.get_terminal_size((self.width, 24)).columns, 20)
+        if width != self.width:
+            self.width = width
+            self._blocks = None
+
     def _erase_echo(self) -> None:
+        self._follow_resize()  # the rows the echo takes as the terminal wraps it now
         if self._echoed:
             rows_up = (self._echoed - 1) // self.width
             self.out.write((f"\033[{rows_up}A" if rows_up else "") + "\r\033[J")
