@@ -342,7 +342,7 @@ def test_escape_sequences_from_the_model_and_tools_are_shown_not_obeyed(chat, se
     term.wait_for(r"I\s*M-\^\]0;c1titleM-\^\\ bold")
     term.wait_for(r"⏺ evil\^\[\]0;name\^G")
     term.wait_for(r"read_file x\^\[\]0;arg\^G\.txt")
-    term.wait_for(r"⎿ \^\[\]0;fromfile\^Gfirst line \(\+1 lines\)")
+    term.wait_for(r"⎿ read_file data\.txt: \^\[\]0;fromfile\^Gfirst line \(\+1 lines\)")
     term.wait_for(r" in · ")
     term.enter("/tool")
     term.wait_for(r"unknown tool")
