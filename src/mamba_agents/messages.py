@@ -8,12 +8,23 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["Message", "ToolCall", "Usage", "new_id", "utc_now"]
+__all__ = ["Message", "ToolCall", "Usage", "content_text", "new_id", "utc_now"]
 
 
 def new_id() -> str:
     """A fresh UUID4 as a string."""
     return str(uuid.uuid4())
+
+
+def content_text(content: object) -> str:
+    """A message content's text: the string, or the text parts of a list joined."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            p["text"] for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
+        )
+    return ""
 
 
 def utc_now() -> str:
@@ -140,11 +151,7 @@ class Message:
     @property
     def text(self) -> str:
         """The textual content (text parts joined when content is a list)."""
-        if isinstance(self.content, str):
-            return self.content
-        if isinstance(self.content, list):
-            return "".join(p.get("text", "") for p in self.content if isinstance(p, dict))
-        return ""
+        return content_text(self.content)
 
     def with_updates(self, **changes: Any) -> Message:
         """A copy with some fields changed (the original stays as it was)."""

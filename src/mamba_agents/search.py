@@ -11,6 +11,7 @@ from __future__ import annotations
 import sqlite3
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from mamba_agents.store import SearchHit, SessionStore, UsageIndex
 from mamba_agents.usage import Clock, parse_when
@@ -37,17 +38,21 @@ def search_sessions(
     model: str | None = None,
     cwd: str | None = None,
     limit: int = 20,
+    marks: tuple[str, str] | None = None,
     now: float | None = None,
 ) -> SearchResult:
     """The sessions of `store` whose messages hold every word of `words` (a quoted part is
     a phrase). `since` takes a date or a span (`7d`); `model` a glob (`gpt-4o*`); `cwd` keeps
-    sessions started in that folder or below it."""
+    sessions started in that folder or below it. `marks` go around the matched words in the
+    snippets (default `HIT_START`, `HIT_END`; `("", "")` for none)."""
     clock = Clock()
     start = None
     if since:
         moment = time.time() if now is None else now
         start = parse_when(since, clock, moment, end=False, option="--since")
-    query = {"start": start, "cwd": cwd, "model": model, "limit": limit}
+    query: dict[str, Any] = {"start": start, "cwd": cwd, "model": model, "limit": limit}
+    if marks is not None:
+        query["marks"] = marks
     try:
         refresh = store.index.refresh()
         return SearchResult(store.index.search(words, **query), refresh.warnings)

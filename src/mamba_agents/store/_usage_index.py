@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from mamba_agents.errors import SessionError
-from mamba_agents.messages import Usage
+from mamba_agents.messages import Usage, content_text
 from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
@@ -117,20 +117,11 @@ def session_rows(
     return rows
 
 
-def _text_of(content: object) -> str:
-    """A message's text: the content, or its text parts joined."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict))
-    return ""
-
-
 def _text_row(
     session_id: str, message_id: str, role: str, created_at: str, content: object
 ) -> tuple[object, ...] | None:
     """The search row of one message, or None when it is not searched or has no text."""
-    body = _text_of(content) if role in SEARCHED_ROLES else ""
+    body = content_text(content) if role in SEARCHED_ROLES else ""
     if not body.strip():
         return None
     return (session_id, message_id, role, _epoch(created_at), body)
@@ -261,9 +252,9 @@ def in_folder(cwd: str) -> list[object]:
 
 
 class SearchHit(NamedTuple):
-    """A session whose messages match a search: its best-ranked message (with a snippet
-    around the matched words, which are marked `HIT_START` ... `HIT_END`) and how many of
-    its messages matched."""
+    """A session whose messages match a search: its best-ranked message, a one-line
+    snippet of it (the matched words marked `HIT_START` ... `HIT_END`, unless the search
+    asks for other marks), and how many of its messages matched."""
 
     session_id: str
     title: str
@@ -283,10 +274,9 @@ HIT_START, HIT_END = "\ue000", "\ue001"
 def match_expression(words: str) -> str:
     """A full-text query from what a person typed: every word must occur (in any order);
     quotes keep a phrase together. Nothing typed is read as query syntax."""
-    phrases = [part for index, part in enumerate(words.split('"')) if index % 2 == 1]
-    loose = " ".join(part for index, part in enumerate(words.split('"')) if index % 2 == 0)
-    terms = [p.strip() for p in phrases if p.strip()] + loose.split()
-    return " ".join('"' + term.replace('"', "") + '"' for term in terms)
+    parts = words.split('"')
+    phrases = [part.strip() for part in parts[1::2] if part.strip()]
+    return " ".join(f'"{term}"' for term in [*phrases, *" ".join(parts[::2]).split()])
 
 
 @dataclass(frozen=True)
@@ -502,6 +492,7 @@ class UsageIndex:
         cwd: str | None = None,
         model: str | None = None,
         limit: int = 20,
+        marks: tuple[str, str] = (HIT_START, HIT_END),
     ) -> list[SearchHit]:
         """The sessions whose user or assistant messages hold every word of `words`, best
         ranked first (BM25): only messages from `start` (epoch seconds) on, sessions started
@@ -536,8 +527,7 @@ class UsageIndex:
             "GROUP BY m.session_id ORDER BY 6 LIMIT ?"
         )
         snippet = (
-            f"SELECT snippet(texts, 0, '{HIT_START}', '{HIT_END}', '…', 24) "
-            "FROM texts WHERE texts MATCH ? AND rowid = ?"
+            "SELECT snippet(texts, 0, ?, ?, '…', 24) FROM texts WHERE texts MATCH ? AND rowid = ?"
         )
         with self.connect() as db:
             rows = db.execute(best, [*params, limit]).fetchall()
@@ -550,7 +540,9 @@ class UsageIndex:
                     message_id=row[2],
                     role=row[3],
                     created_at=row[4],
-                    snippet=db.execute(snippet, (expression, row[1])).fetchone()[0],
+                    snippet=" ".join(
+                        db.execute(snippet, (*marks, expression, row[1])).fetchone()[0].split()
+                    ),
                     hits=row[6],
                     score=row[5],
                 )

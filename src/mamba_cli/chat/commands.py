@@ -405,7 +405,7 @@ class SlashCommands:
         for hit in result.hits:
             here = " ←" if hit.session_id == self.agent.session.id else ""
             self.say(f"  {hit.session_id[:8]}  {shorten(hit.title, 60)}{here}")
-            snippet = output.terminal_safe(" ".join(hit.snippet.split()))
+            snippet = output.terminal_safe(hit.snippet)
             self.app.out.write(
                 f"            {snippet.replace(HIT_START, bold).replace(HIT_END, plain)}\n"
             )

@@ -13,6 +13,8 @@ import re
 from functools import cache
 from typing import Any, TextIO
 
+from mamba_cli.chat.styles import RESET
+
 _INLINE = re.compile(
     # `__strong__` only between words, never inside one (`mcp__server__tool` stays as is).
     r"(`[^`]+`)|(\*\*[^*]+\*\*|(?<![A-Za-z0-9])__[^_]+__(?![A-Za-z0-9]))|(\*[^*\s][^*]*\*)|"
@@ -40,6 +42,7 @@ STYLES = {
     "quote": "2",
     "bullet": "36",
     "rule": "2",
+    "fence": "2",
 }
 # Pygments token families (most specific first is not needed: a token climbs to its family).
 _TOKEN_COLORS = {
@@ -52,7 +55,6 @@ _TOKEN_COLORS = {
     "Name.Class": "\033[1;34m",
     "Name.Decorator": "\033[33m",
 }
-RESET = "\033[0m"
 
 
 def is_table_row(line: str) -> bool:
@@ -203,7 +205,7 @@ class BlockRenderer:
 
     def fence(self, line: str) -> None:
         """A code fence line (```` ```python ````), dimmed."""
-        self.console.file.write(f"\033[2m{line}{RESET}\n")
+        self.console.file.write(f"\033[{STYLES['fence']}m{line}{RESET}\n")
 
     def code(self, line: str, lexer: Any) -> None:
         """A line of fenced code, highlighted, never wrapped or reflowed."""

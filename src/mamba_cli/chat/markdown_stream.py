@@ -16,6 +16,7 @@ import unicodedata
 from typing import Any, TextIO
 
 from mamba_cli.chat.markdown_blocks import BlockRenderer, code_lexer, is_table_row
+from mamba_cli.chat.styles import DIM, RESET
 from mamba_cli.output import TerminalText
 
 _FENCE = re.compile(r"^\s*(```|~~~)\s*([\w+#.-]*)")
@@ -83,7 +84,7 @@ class MarkdownStream:
     def abandon(self, note: str) -> None:
         """The answer was cut off: keep what arrived and say so."""
         self.finish()
-        self.out.write((f"\033[2m{note}\033[0m" if self.color else note) + "\n")
+        self.out.write((f"{DIM}{note}{RESET}" if self.color else note) + "\n")
         self.out.flush()
 
     def _echo(self, text: str) -> None:

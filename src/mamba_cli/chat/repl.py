@@ -29,6 +29,7 @@ MAIN_ARGUMENT = ("command", "path", "pattern", "source", "query", "url")
 class ToolCallRecord:
     """The last tool call, for /tool."""
 
+    call_id: str
     name: str
     arguments: str
     content: str = ""
@@ -124,9 +125,7 @@ class ChatApp:
         self.last_answer = ""
         self.spinner = Spinner(self.out, self.color)
         self._running: set[str] = set()
-        self._shown_calls: set[str] = set()  # calls whose line is on screen
-        self._labels: dict[str, str] = {}  # the calls of this round, by id
-        self._last_call = ""
+        self._labels: dict[str, str] = {}  # the calls of this round on screen, by id
         self._asking = False  # a permission question is on screen
         self._held: list[Any] = []  # tool lines that arrived while asking
         self.commands = SlashCommands(self)
@@ -309,9 +308,7 @@ class ChatApp:
             self._tool_started(event)
 
     def _tool_started(self, event: Any) -> None:
-        self._shown_calls.add(event.call_id)
-        self.last_tool = ToolCallRecord(event.name, event.arguments)
-        self._last_call = event.call_id
+        self.last_tool = ToolCallRecord(event.call_id, event.name, event.arguments)
         if not self._running:
             self._labels = {}  # a new round of calls
         self._running.add(event.call_id)
@@ -324,7 +321,7 @@ class ChatApp:
         self._running.discard(event.call_id)
         if not self._running:
             self.spinner.stop()
-        if self.last_tool is not None and event.call_id == self._last_call:
+        if self.last_tool is not None and event.call_id == self.last_tool.call_id:
             self.last_tool.content = event.content
             self.last_tool.is_error = event.is_error
             self.last_tool.duration_ms = event.duration_ms
@@ -376,7 +373,7 @@ class ChatApp:
         """Wait until the events before this call (the answer's text, its tool line) are
         drawn, so the question comes after them, whole."""
         for _ in range(200):  # at most 2 s: the events are already queued
-            if call_id in self._shown_calls:
+            if call_id in self._labels:
                 return
             await asyncio.sleep(0.01)
 

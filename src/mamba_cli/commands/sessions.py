@@ -132,6 +132,7 @@ def search(
 ) -> None:
     """Find sessions by what was said in them, best match first."""
     from mamba_agents.search import search_sessions
+    from mamba_cli.tables import END_MARK, MARK
 
     result = search_sessions(
         _store(),
@@ -140,6 +141,7 @@ def search(
         model=model,
         cwd=str(Path(cwd).expanduser().resolve()) if cwd else None,
         limit=limit,
+        marks=("", "") if as_json else (MARK, END_MARK),
     )
     for warning in result.warnings:
         output.warn(f"skipped {warning}")
@@ -156,7 +158,7 @@ def search(
 
 
 def hit_record(hit: Any) -> dict[str, Any]:
-    """A search hit as `sessions search --json` prints it (the snippet unmarked)."""
+    """A search hit as `sessions search --json` prints it."""
     from datetime import UTC, datetime
 
     return {
@@ -167,26 +169,15 @@ def hit_record(hit: Any) -> dict[str, Any]:
         "message_id": hit.message_id,
         "role": hit.role,
         "message_at": datetime.fromtimestamp(hit.created_at, UTC).isoformat(),
-        "snippet": unmarked(hit.snippet),
+        "snippet": hit.snippet,
         "matching_messages": hit.hits,
         "rank": round(-hit.score, 8),
     }
 
 
-def unmarked(snippet: str) -> str:
-    """A snippet without the marks around its matched words, on one line."""
-    from mamba_agents.store import HIT_END, HIT_START
-
-    return " ".join(snippet.replace(HIT_START, "").replace(HIT_END, "").split())
-
-
 def _found(hit: Any) -> tuple[str, ...]:
-    """A hit's cells: the snippet on one line, its matched words marked for the table."""
-    from mamba_agents.store import HIT_END, HIT_START
-    from mamba_cli.tables import END_MARK, MARK
-
-    snippet = hit.snippet.replace(HIT_START, MARK).replace(HIT_END, END_MARK)
-    return (hit.session_id[:8], _local_time(hit.updated_at), hit.title, " ".join(snippet.split()))
+    """A hit's cells (its snippet's matched words marked for the table)."""
+    return (hit.session_id[:8], _local_time(hit.updated_at), hit.title, hit.snippet)
 
 
 @app.command("show")
