@@ -18,6 +18,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from model_server import ScriptedModelServer
+from postgres_server import PostgresServer, start_server
 
 MAMBA = Path(sys.executable).parent / "mamba"
 MCP_SERVER = str(Path(__file__).with_name("mcp_server.py"))
@@ -38,6 +39,56 @@ def server() -> Iterator[ScriptedModelServer]:
         yield srv
 
 
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this test process; the tests that need one are skipped,
+    saying why, when none can be started (`MAMBA_REQUIRE_POSTGRES=1` makes that an error)."""
+    started = start_server()
+    if isinstance(started, str):
+        if os.environ.get("MAMBA_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"no PostgreSQL for the tests: {started}")
+        pytest.skip(f"no PostgreSQL for the tests: {started}")
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The URL (without its password) of a fresh database; PGPASSWORD holds the password."""
+    monkeypatch.setenv("PGPASSWORD", postgres_server.password)
+    return postgres_server.new_database()
+
+
+@pytest.fixture(params=["files", "postgres"])
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """Each session behaviour test runs on both stores."""
+    return str(request.param)
+
+
+@pytest.fixture
+def store_env(store_kind: str, request: pytest.FixtureRequest) -> dict[str, str]:
+    """The environment that points a `mamba` process at the store under test."""
+    if store_kind == "files":
+        return {}
+    url = request.getfixturevalue("postgres_url")
+    password = request.getfixturevalue("postgres_server").password
+    return {"MAMBA_STORE__URL": url, "PGPASSWORD": password}
+
+
+@pytest.fixture
+def any_store(store_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
+    """A session store of the kind under test, empty."""
+    from mamba_agents.store import PostgresStore, SessionStore
+
+    if store_kind == "files":
+        yield SessionStore(tmp_path / "sessions")
+        return
+    with PostgresStore(request.getfixturevalue("postgres_url")) as store:
+        yield store
+
+
 @pytest.fixture
 def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """An isolated HOME, MAMBA_HOME, XDG config dir and working directory."""
@@ -47,7 +98,11 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MAMBA_HOME", str(root / "data"))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(root / "config"))
     for name in list(os.environ):
-        if (name.startswith("MAMBA_") and name != "MAMBA_HOME") or name.endswith("_API_KEY"):
+        if (
+            (name.startswith("MAMBA_") and name not in ("MAMBA_HOME", "MAMBA_REQUIRE_POSTGRES"))
+            or name.endswith("_API_KEY")
+            or name.startswith("PG")
+        ):
             monkeypatch.delenv(name)
     monkeypatch.chdir(root / "work")
     return root

@@ -61,7 +61,7 @@ def completions(home: Path, words: str) -> list[str]:
         ("mamba run -o ", ["text", "json", "stream-json"]),
         ("mamba run --output-format s", ["stream-json"]),
         ("mamba workflow -o j", ["json"]),
-        ("mamba usage --by ", ["day", "week", "month", "session", "model"]),
+        ("mamba usage --by ", ["day", "week", "month", "session", "model", "user"]),
         ("mamba usage --by m", ["month", "model"]),
         ("mamba usage --format c", ["csv", "ccusage"]),
         ("mamba sessions export x --format ", ["markdown", "json"]),

@@ -91,7 +91,7 @@ def test_a_cycle_of_parents_marks_the_file_damaged(tmp_path, change):
     path = write_damaged(store, change)
     with pytest.raises(SessionError, match=f"{path.name}: damaged session file .*cycle"):
         within(5, lambda: store.load(path.stem))
-    sessions, warnings = within(5, store.load_all)
+    sessions, warnings = within(5, store.list_sessions)
     assert [s.id for s in sessions] == [good.id]
     assert len(warnings) == 1 and path.name in warnings[0]
     assert within(5, lambda: report(store)).totals.requests == 1
@@ -205,7 +205,7 @@ def test_each_damage_is_named_and_skipped_by_listing_loading_and_usage(tmp_path,
         path.write_bytes(b"\xff\xfe" + path.read_bytes())
     with pytest.raises(SessionError, match=f"{path.name}: "):
         store.load(path.stem)
-    sessions, warnings = store.load_all()
+    sessions, warnings = store.list_sessions()
     assert [s.id for s in sessions] == [good.id]
     assert len(warnings) == 1 and path.name in warnings[0]
     result = report(store)
@@ -223,7 +223,7 @@ def test_a_file_gone_between_listing_and_reading_is_skipped(tmp_path):
     # like a file deleted between the two.
     (tmp_path / f"{uuid.uuid4()}.json").symlink_to(tmp_path / "gone.json")
     assert [p.name for p in store.files()] == [f"{good.id}.json"]
-    sessions, warnings = store.load_all()
+    sessions, warnings = store.list_sessions()
     assert [s.id for s in sessions] == [good.id] and warnings == []
     assert report(store).totals.requests == 1
 
@@ -319,10 +319,10 @@ def test_left_over_temp_files_are_removed_unless_a_writer_holds_the_lock(tmp_pat
         os.utime(path, (old, old))
     with open(tmp_path / f".{two.id}.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        sessions, warnings = store.load_all()
+        sessions, warnings = store.list_sessions()
     assert len(sessions) == 2 and warnings == []
     assert not orphan.exists() and busy.exists() and fresh.exists()
-    store.load_all()
+    store.list_sessions()
     assert not busy.exists() and fresh.exists()
 
 
@@ -338,7 +338,7 @@ def test_a_session_file_that_is_a_pipe_or_a_device_is_named_and_skipped(tmp_path
         os.mkfifo(hostile)
     else:
         hostile.symlink_to("/dev/zero")
-    sessions, warnings = within(10, store.load_all)
+    sessions, warnings = within(10, store.list_sessions)
     assert [s.id for s in sessions] == [good.id]
     assert len(warnings) == 1 and hostile.name in warnings[0]
     assert within(10, lambda: report(store)).totals.requests == 1
@@ -365,6 +365,6 @@ def test_token_counts_too_large_for_any_total_mark_the_file_damaged(tmp_path, co
         answer["usage"]["output_tokens"] = count
 
     write_damaged(store, huge)
-    sessions, warnings = store.load_all()
+    sessions, warnings = store.list_sessions()
     assert [s.id for s in sessions] == [good.id] and len(warnings) == 1
     assert report(store).totals.requests == 1

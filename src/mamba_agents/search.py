@@ -8,12 +8,11 @@ ranked by BM25, one per session, with a snippet around the best match.
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from mamba_agents.store import SearchHit, SessionStore, UsageIndex
+from mamba_agents.store import SearchHit, Store
 from mamba_agents.usage import Clock, parse_when
 
 __all__ = ["SearchHit", "SearchResult", "search_sessions"]
@@ -31,7 +30,7 @@ class SearchResult:
 
 
 def search_sessions(
-    store: SessionStore,
+    store: Store,
     words: str,
     *,
     since: str | None = None,
@@ -53,12 +52,5 @@ def search_sessions(
     query: dict[str, Any] = {"start": start, "cwd": cwd, "model": model, "limit": limit}
     if marks is not None:
         query["marks"] = marks
-    try:
-        refresh = store.index.refresh()
-        return SearchResult(store.index.search(words, **query), refresh.warnings)
-    except (sqlite3.Error, OSError) as exc:
-        index = UsageIndex(store.root, in_memory=True)
-        refresh = index.refresh()
-        return SearchResult(
-            index.search(words, **query), refresh.warnings, f"{store.index.path}: {exc}"
-        )
+    reports = store.reports()
+    return SearchResult(reports.index.search(words, **query), reports.warnings, reports.index_error)

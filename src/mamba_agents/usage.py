@@ -1,4 +1,5 @@
-"""Usage reports: requests, tokens and cost grouped by day, week, month, session or model.
+"""Usage reports: requests, tokens and cost grouped by day, week, month, session, model or
+user.
 
 Each request keeps the cost it was given when it was made: the provider's figure, or an
 estimate from the prices in force then (the bundled price table and `[models."name"]` in the
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import fnmatch
 import re
-import sqlite3
 import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from mamba_agents.errors import ConfigError
 from mamba_agents.messages import Usage
-from mamba_agents.store import Refresh, RequestSum, SessionStore, UsageIndex
+from mamba_agents.store import ReportIndex, RequestSum, Store
 from mamba_agents.tokens import CostEstimator
 
 if TYPE_CHECKING:
@@ -27,14 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = ["GROUPINGS", "Clock", "UsageReport", "UsageRow", "UsageTotals", "build_report"]
 
-GROUPINGS = ("day", "week", "month", "session", "model")
+GROUPINGS = ("day", "week", "month", "session", "model", "user")
 REPORT_NAMES = {
     "day": "daily",
     "week": "weekly",
     "month": "monthly",
     "session": "session",
     "model": "model",
+    "user": "user",
 }
+UNKNOWN_USER = "(unknown)"  # requests saved before each turn recorded its user
 BUCKET_SECONDS = 900  # every real UTC offset is a whole number of quarter hours
 DEFAULT_DAYS = 30
 _SPAN = re.compile(r"^(\d+)\s*([hdw])$")
@@ -213,7 +215,7 @@ def _model_matches(model: str, pattern: str) -> bool:
 
 
 def build_report(
-    store: SessionStore,
+    store: Store,
     settings: AgentSettings | None = None,
     *,
     by: str = "day",
@@ -242,12 +244,8 @@ def build_report(
     if start is None and by in ("day", "week"):
         start = clock.start_of(clock.date_of(now) - timedelta(days=DEFAULT_DAYS - 1))
     query = _Query(by, start, stop, session, cwd)
-    index_error = None
-    try:
-        refresh, sums, labels = _from_index(store.index, query, rebuild=rebuild)
-    except (sqlite3.Error, OSError) as exc:
-        index_error = f"{store.index.path}: {exc}"
-        refresh, sums, labels = _from_index(UsageIndex(store.root, in_memory=True), query)
+    reports = store.reports(rebuild=rebuild)
+    sums, labels = _from_index(reports.index, query)
     estimator = CostEstimator(settings) if reprice else None
     week_start = 0 if start_of_week == "monday" else 6
     groups: dict[str, UsageRow] = {}
@@ -258,6 +256,8 @@ def build_report(
             key = _period(clock.bucket_date(cast(int, part.key)), by, week_start)
         elif by == "model":
             key = part.model
+        elif by == "user":
+            key = cast(str, part.key) or UNKNOWN_USER
         else:
             key = cast(str, part.key)
         priced = _priced(part, estimator)
@@ -270,7 +270,9 @@ def build_report(
     totals = UsageTotals()
     for row in ordered:
         totals.add(row.totals)
-    return UsageReport(by, clock.name, start, stop, ordered, totals, refresh.warnings, index_error)
+    return UsageReport(
+        by, clock.name, start, stop, ordered, totals, reports.warnings, reports.index_error
+    )
 
 
 @dataclass(frozen=True)
@@ -283,13 +285,12 @@ class _Query:
 
 
 def _from_index(
-    index: UsageIndex, query: _Query, *, rebuild: bool = False
-) -> tuple[Refresh, list[RequestSum], dict[str, tuple[str, str, str]]]:
-    """Reconcile `index` with the files, then read the query's sums and, for a session
-    report, each session's title, folder and last activity."""
-    refresh = index.refresh(rebuild=rebuild)
+    index: ReportIndex, query: _Query
+) -> tuple[list[RequestSum], dict[str, tuple[str, str, str]]]:
+    """The query's sums and, for a session report, each session's title, folder and last
+    activity."""
     sums = index.request_sums(
-        {"session": "session", "model": "model"}.get(query.by, "time"),
+        query.by if query.by in ("session", "model", "user") else "time",
         start=query.start,
         stop=query.stop,
         session_prefix=query.session,
@@ -297,7 +298,7 @@ def _from_index(
         bucket_seconds=BUCKET_SECONDS,
     )
     labels = index.session_labels() if query.by == "session" else {}
-    return refresh, sums, labels
+    return sums, labels
 
 
 def _priced(part: RequestSum, estimator: CostEstimator | None) -> UsageTotals:

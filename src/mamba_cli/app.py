@@ -56,6 +56,7 @@ from mamba_cli.commands import mcp as _mcp  # noqa: E402
 from mamba_cli.commands import models as _models  # noqa: E402
 from mamba_cli.commands import run as _run  # noqa: E402
 from mamba_cli.commands import sessions as _sessions  # noqa: E402
+from mamba_cli.commands import store as _store  # noqa: E402
 from mamba_cli.commands import tools as _tools  # noqa: E402
 from mamba_cli.commands import trust as _trust  # noqa: E402
 from mamba_cli.commands import usage as _usage  # noqa: E402
@@ -67,6 +68,7 @@ app.add_typer(_tools.tools_app, name="tools")
 app.add_typer(_tools.permissions_app, name="permissions")
 app.add_typer(_models.app, name="models")
 app.add_typer(_mcp.app, name="mcp")
+app.add_typer(_store.app, name="store")
 _run.register(app)
 _chat.register(app)
 _trust.register(app)

@@ -61,12 +61,13 @@ def report_groupings(incomplete: str) -> list[str]:
 
 
 def session_ids(incomplete: str) -> list[str]:
-    """The saved sessions' ids, newest first."""
+    """The saved sessions' ids, newest first, from the store the settings name."""
+    from mamba_agents.config import AgentSettings
     from mamba_agents.errors import AgentError
-    from mamba_agents.store import SessionStore
+    from mamba_agents.store import open_store
 
     try:
-        ids = SessionStore().ids()
+        ids = open_store(AgentSettings()).ids()
     except AgentError:
         return []
     return [session_id for session_id in ids if session_id.startswith(incomplete)]

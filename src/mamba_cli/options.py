@@ -233,10 +233,12 @@ def agent_overrides(flags: AgentFlags) -> dict[str, dict[str, Any]]:
 
 @dataclasses.dataclass(frozen=True)
 class AgentParts:
-    """What the flags give every agent of a command: settings, the store (None: do not
-    save), the tools with their permission policy, and the MCP servers' manager."""
+    """What the flags give every agent of a command: settings, the store sessions are
+    looked up in, the store they are saved in (None: do not save), the tools with their
+    permission policy, and the MCP servers' manager."""
 
     settings: Any
+    sessions: Any
     store: Any
     tools: list[Any]
     policy: Any
@@ -250,7 +252,7 @@ def agent_parts(
     its files want more than an untrusted folder gets; `ask_server` whether a server that
     came with the folder may start. `ctx` carries the global options (`--config`,
     `--verbose`)."""
-    from mamba_agents.store import SessionStore
+    from mamba_agents.store import open_store
     from mamba_agents.tools import scrub_own_environment
     from mamba_cli.mcp_access import manager_for, servers_to_start
     from mamba_cli.settings import load_settings
@@ -260,6 +262,7 @@ def agent_parts(
         from mamba_agents.observability import RequestLog
 
         RequestLog(settings.observability.log_requests)
+    sessions = open_store(settings)  # before the scrub: PGPASSWORD may hold its password
     # Keys stay in this process's memory, not in the environment block tools could read.
     scrub_own_environment()
     save = not flags.no_save and settings.session.save
@@ -270,8 +273,10 @@ def agent_parts(
     servers, held = (
         ([], []) if flags.no_tools else servers_to_start(settings, flags.mcp_config, ask_server)
     )
-    store = SessionStore() if save else None
-    return AgentParts(settings, store, tools, policy, manager_for(settings, servers, held))
+    store = sessions if save else None
+    return AgentParts(
+        settings, sessions, store, tools, policy, manager_for(settings, servers, held)
+    )
 
 
 def system_prompt(parts: AgentParts, flags: AgentFlags, session: Any) -> str:
@@ -305,11 +310,10 @@ def agent_from_flags(
     """The Agent a command's flags describe (see `agent_parts`), continuing the session
     they name (or a fork of it)."""
     from mamba_agents.engine import Agent
-    from mamba_agents.store import SessionStore
     from mamba_cli.session_ref import pick_session
 
-    session = pick_session(SessionStore(), continue_latest=flags.continue_latest, ref=flags.session)
     parts = agent_parts(ctx, flags, ask_trust, ask_server)
+    session = pick_session(parts.sessions, continue_latest=flags.continue_latest, ref=flags.session)
     agent = Agent(
         settings=parts.settings,
         session=session,

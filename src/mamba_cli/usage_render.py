@@ -17,6 +17,7 @@ KEY_TITLES = {
     "month": "Month",
     "session": "Session",
     "model": "Model",
+    "user": "User",
 }
 NARROW = 100
 

@@ -33,6 +33,7 @@ from mamba_agents.config._schema import (
     RetryConfig,
     Secret,
     SessionConfig,
+    StoreConfig,
     ToolsConfig,
     is_secret_name,
 )
@@ -61,6 +62,7 @@ __all__ = [
     "RetryConfig",
     "Secret",
     "SessionConfig",
+    "StoreConfig",
     "ToolsConfig",
     "added_servers",
     "is_secret_name",
@@ -109,6 +111,7 @@ class AgentSettings:
     retry: RetryConfig
     logging: LoggingConfig
     session: SessionConfig
+    store: StoreConfig
     tools: ToolsConfig
     permissions: PermissionsConfig
     context: CompactionConfig

@@ -19,6 +19,7 @@ __all__ = [
     "RetryConfig",
     "Secret",
     "SessionConfig",
+    "StoreConfig",
     "ToolsConfig",
     "is_secret_name",
 ]
@@ -156,6 +157,19 @@ class SessionConfig:
 
 
 @dataclass
+class StoreConfig:
+    """`[store]`: where sessions are kept, and who the requests made here are recorded as.
+
+    `url` is empty for the session files (the default) or a `postgresql://` URL of a shared
+    store; its password may instead come from `PGPASSWORD` or `~/.pgpass`. `user` defaults
+    to the operating system's user name.
+    """
+
+    url: Secret | None = None
+    user: str | None = None
+
+
+@dataclass
 class ToolsConfig:
     """`[tools]`: the built-in tools and their sandbox (owned by the runtime)."""
 
@@ -275,6 +289,7 @@ SECTIONS: dict[str, type] = {
     "retry": RetryConfig,
     "logging": LoggingConfig,
     "session": SessionConfig,
+    "store": StoreConfig,
     "tools": ToolsConfig,
     "permissions": PermissionsConfig,
     "context": CompactionConfig,

@@ -28,12 +28,14 @@ class SessionRecorder:
         parent: str | None,
         system: str | None,
         model: str,
+        user: str | None = None,
     ):
         self.session = session
         self.store = store
         self.parent = parent
         self.system = system
         self.model = model
+        self.user = user
         self.recorded = 0  # messages of the run already saved by save_progress
 
     def save_progress(self, new_messages: list[Message]) -> None:
@@ -51,6 +53,7 @@ class SessionRecorder:
             system=self.system,
             model=self.model,
             status=status,
+            user=self.user,
         )
         self.parent = self.session.head
         if self.store is not None:

@@ -41,7 +41,7 @@ from mamba_agents.events import (
 )
 from mamba_agents.messages import Message
 from mamba_agents.observability import content_recorded, span, start_export
-from mamba_agents.store import Session, SessionStore, State
+from mamba_agents.store import Session, SessionStore, State, request_user
 from mamba_agents.tokens import (
     CostBreakdown,
     CostEstimator,
@@ -147,6 +147,8 @@ class Agent:
         self._started_mcp = False
         self.tools: dict[str, Tool] = dict(self._own_tools)
         self.store = store
+        self.user = request_user(self.settings.store.user)
+        """Who this agent's requests are recorded as (`[store] user`, or the OS user)."""
         observability = self.settings.observability
         start_export(observability)  # when the settings or OTEL_* variables ask for it
         self.gate = ToolGate(
@@ -263,6 +265,7 @@ class Agent:
             parent=self.session.head,
             system=self.system_prompt or None,
             model=self.model,
+            user=self.user,
         )
 
         def emit(event: Event) -> None:
@@ -656,6 +659,7 @@ class Agent:
             receipt=receipt,
             system=self.system_prompt or None,
             model=self.model,
+            user=self.user,
         )
         if self.store is not None:
             self.store.save(self.session)

@@ -117,6 +117,7 @@ STATE = Fields(
         "model": _TEXT,
         "status": _TEXT,
         "receipt": frozenset((dict, _NONE)),
+        "user": _TEXT,
     }
 )
 

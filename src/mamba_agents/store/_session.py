@@ -123,6 +123,8 @@ class State:
     receipt: dict[str, Any] | None = None
     """A compaction's account of itself: strategy, the ids of the messages it folded or
     dropped, tokens before and after, what its model request cost."""
+    user: str | None = None
+    """Who made the state's requests (`[store] user`, or the operating system's user)."""
 
     def to_record(self) -> dict[str, Any]:
         record: dict[str, Any] = {
@@ -140,6 +142,8 @@ class State:
             record["status"] = self.status
         if self.receipt is not None:
             record["receipt"] = self.receipt
+        if self.user is not None:
+            record["user"] = self.user
         return record
 
     @classmethod
@@ -156,6 +160,7 @@ class State:
             model=data.get("model"),
             status=data.get("status"),
             receipt=data.get("receipt"),
+            user=data.get("user"),
         )
 
 
@@ -241,8 +246,10 @@ class Session:
         context: list[str] | None = None,
         status: str | None = None,
         receipt: dict[str, Any] | None = None,
+        user: str | None = None,
     ) -> State:
-        """Append messages and a new state; the new state becomes the head."""
+        """Append messages and a new state; the new state becomes the head. `user` is who
+        made its requests."""
         if parent_id is not None and parent_id not in self.states:
             raise SessionError(f"session {self.id}: no state {parent_id}")
         for message in new_messages:
@@ -258,6 +265,7 @@ class Session:
             model=model,
             status=status,
             receipt=receipt,
+            user=user,
         )
         self.states[state.id] = state
         self.head = state.id
@@ -277,6 +285,7 @@ class Session:
         receipt: dict[str, Any],
         system: str | None = None,
         model: str | None = None,
+        user: str | None = None,
     ) -> State:
         """A state of kind `compaction` after the head whose context is `context` (shorter,
         with a summary message where older ones were folded). `stored` are new messages
@@ -292,6 +301,7 @@ class Session:
             model=model,
             context=[m.id for m in context],
             receipt=receipt,
+            user=user,
         )
 
     def fork(self, state_id: str) -> Session:
@@ -358,7 +368,14 @@ class Session:
         """Parse the session file at `path` (its name is the session's id); a damaged or
         unknown-version file raises SessionError."""
         data, records = checked_document(text, Path(path))
-        session = cls(
+        session = cls.from_document(data, records)
+        session._reuse_lines(text)
+        return session
+
+    @classmethod
+    def from_document(cls, data: dict[str, Any], records: dict[str, dict[str, Any]]) -> Session:
+        """A session from a checked document and its message records by id."""
+        return cls(
             id=data["id"],
             title=data.get("title") or "",
             created_at=data["created_at"],
@@ -370,8 +387,6 @@ class Session:
             messages={key: Message.from_record(record) for key, record in records.items()},
             states={s["id"]: State.from_record(s) for s in data["states"]},
         )
-        session._reuse_lines(text)
-        return session
 
     def _reuse_lines(self, text: str) -> None:
         """Keep each record's line from a file in our one-record-per-line layout as its

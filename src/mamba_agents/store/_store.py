@@ -10,11 +10,11 @@ import sqlite3
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 from mamba_agents.errors import SessionError
 from mamba_agents.paths import sessions_dir
+from mamba_agents.store._base import Reports, SessionRef, Store
 from mamba_agents.store._records import is_session_id
 from mamba_agents.store._session import (
     TEMP_SUFFIX,
@@ -29,23 +29,12 @@ log = logging.getLogger("mamba_agents.store")
 TEMP_AGE = 60  # seconds: a save's temp file older than this, and unlocked, was abandoned
 
 
-@dataclass(frozen=True)
-class SessionRef:
-    """What a reference resolved to: a session, and the state named (None: its head)."""
-
-    session: Session
-    state_id: str | None
-
-    @property
-    def is_head(self) -> bool:
-        return self.state_id is None or self.state_id == self.session.head
-
-
-class SessionStore:
+class SessionStore(Store):
     """One JSON file per session in `root` (default `$MAMBA_HOME/sessions`)."""
 
     def __init__(self, root: str | os.PathLike[str] | None = None):
         self.root = Path(root) if root is not None else sessions_dir()
+        self.where = str(self.root)
         self.index = UsageIndex(self.root)
         # (mtime_ns, size) of each file as we last read or wrote it.
         self._seen: dict[str, tuple[int, int]] = {}
@@ -103,7 +92,7 @@ class SessionStore:
                     self._indexed[session.id] = set(session.states)
         return session
 
-    def save(self, session: Session) -> Path:
+    def save(self, session: Session) -> None:
         """Write the session atomically. Work another process saved meanwhile is merged in,
         never lost; a damaged file on disk is never overwritten."""
         path = self.path_for(session.id)
@@ -131,7 +120,6 @@ class SessionStore:
         except (sqlite3.Error, OSError) as exc:
             # The file is saved; the next report reconciles the index with it.
             log.warning("usage index not updated for %s: %s", session.id, exc)
-        return path
 
     def _atomic_write(self, path: Path, text: str) -> None:
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=f".{path.stem}.", suffix=TEMP_SUFFIX)
@@ -171,7 +159,7 @@ class SessionStore:
         newest_first = sorted(files.items(), key=lambda item: item[1][0], reverse=True)
         return [Path(path) for path, _ in newest_first]
 
-    def _remove_if_abandoned(self, temp: os.DirEntry[str]) -> None:
+    def _remove_if_abandoned(self, temp: os.DirEntry[str]) -> bool:
         """Remove a save's temp file that is over a minute old and whose session lock no
         writer holds (a writer keeps the lock from creating its temp file to renaming it)."""
         session_id = temp.name[1:].partition(".")[0]
@@ -179,6 +167,8 @@ class SessionStore:
             if is_session_id(session_id) and time.time() - temp.stat().st_mtime >= TEMP_AGE:
                 with self._lock_if_free(session_id):
                     os.unlink(temp.path)
+                    return True
+        return False
 
     @contextlib.contextmanager
     def _lock_if_free(self, session_id: str) -> Iterator[None]:
@@ -196,10 +186,16 @@ class SessionStore:
             if handle is not None:
                 os.close(handle)
 
-    def load_all(self) -> tuple[list[Session], list[str]]:
-        """Every readable session (newest first) and one warning per damaged file."""
-        sessions, warnings = [], []
+    def list_sessions(
+        self, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[Session], list[str]]:
+        """Sessions, newest first, and one warning per damaged file met on the way (a file
+        whose name is not a session id included)."""
+        sessions: list[Session] = []
+        warnings: list[str] = []
         for path in self.files():
+            if limit is not None and len(sessions) >= offset + limit:
+                break
             try:
                 session = self._read(path)
             except SessionError as exc:
@@ -208,53 +204,16 @@ class SessionStore:
             if session is not None:
                 sessions.append(session)
         sessions.sort(key=lambda s: s.updated_at, reverse=True)
-        return sessions, warnings
-
-    def latest(self) -> tuple[Session | None, list[str]]:
-        """The most recently modified readable session, and one warning per newer damaged
-        file skipped to reach it."""
-        warnings = []
-        for path in self.files():
-            try:
-                session = self._read(path)
-            except SessionError as exc:
-                warnings.append(str(exc))
-                continue
-            if session is not None:
-                return session, warnings
-        return None, warnings
+        return sessions[offset:], warnings
 
     def ids(self) -> list[str]:
         """The session ids the files are named by, newest modification first (the files
         are not read)."""
         return [p.stem for p in self.files() if is_session_id(p.stem)]
 
-    def match_id(self, ref: str) -> str | None:
-        """The session id that `ref` is, or uniquely starts, among the files' names (None:
-        no file matches). The files are not read, so a damaged one can be named too."""
-        ref = ref.strip()
-        if not ref:
-            raise SessionError("empty session reference")
-        ids = self.ids()
-        if ref in ids:
-            return ref
-        matches = [i for i in ids if i.startswith(ref)]
-        if len(matches) > 1:
-            raise SessionError(
-                f"session reference '{ref}' is ambiguous: matches {', '.join(sorted(matches)[:5])}"
-            )
-        return matches[0] if matches else None
-
-    def resolve(self, ref: str) -> SessionRef:
-        """A session id, a unique prefix of one, or the id (or unique prefix) of a state."""
-        session_id = self.match_id(ref)
-        if session_id is not None:
-            return SessionRef(self.load(session_id), None)
-        return self._resolve_state(ref.strip())
-
-    def _resolve_state(self, ref: str) -> SessionRef:
-        found: list[tuple[Session, str]] = []
-        needle = f'"id":"{ref}'
+    def _states_matching(self, prefix: str) -> list[SessionRef]:
+        found: list[SessionRef] = []
+        needle = f'"id":"{prefix}'
         for path in self.files():
             try:
                 text = read_text(path)
@@ -263,9 +222,20 @@ class SessionStore:
                 session = self._parse(text, path)
             except SessionError:
                 continue
-            found += [(session, s) for s in session.states if s.startswith(ref)]
-        if not found:
-            raise SessionError(f"no session or state matches '{ref}'")
-        if len(found) > 1:
-            raise SessionError(f"state reference '{ref}' is ambiguous")
-        return SessionRef(*found[0])
+            found += [SessionRef(session, s) for s in session.states if s.startswith(prefix)]
+        return found
+
+    def reports(self, *, rebuild: bool = False) -> Reports:
+        """The usage index in the folder, reconciled with the files; when it cannot be
+        used (a read-only folder, a broken database), a fresh one in memory."""
+        try:
+            refresh = self.index.refresh(rebuild=rebuild)
+            return Reports(self.index, refresh.warnings)
+        except (sqlite3.Error, OSError) as exc:
+            index = UsageIndex(self.root, in_memory=True)
+            refresh = index.refresh()
+            return Reports(index, refresh.warnings, f"{self.index.path}: {exc}")
+
+    def gc(self) -> int:
+        """Remove the temp files of saves that were killed (listing does it too)."""
+        return sum(self._remove_if_abandoned(temp) for temp in scan_folder(self.root)[1])

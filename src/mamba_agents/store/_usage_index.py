@@ -23,7 +23,7 @@ from mamba_agents.messages import Usage, content_text
 from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
-SCHEMA_VERSION = "3"
+SCHEMA_VERSION = "4"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
@@ -32,7 +32,7 @@ CREATE TABLE IF NOT EXISTS sessions (
 CREATE TABLE IF NOT EXISTS requests (
     message_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, ts REAL NOT NULL, model TEXT,
     input INTEGER, output INTEGER, cache_read INTEGER, cache_write INTEGER,
-    cost REAL, source TEXT);
+    cost REAL, source TEXT, user TEXT);
 CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
 CREATE TABLE IF NOT EXISTS messages (
@@ -47,7 +47,7 @@ _TABLES = ("requests", "sessions", "messages", "texts")
 SEARCHED_ROLES = ("user", "assistant")
 
 
-def _epoch(stamp: str) -> float:
+def epoch(stamp: str) -> float:
     return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
 
 
@@ -59,17 +59,19 @@ def _row(
     tokens: tuple[int, ...],
     cost: float | None,
     source: str | None,
+    user: str | None,
 ) -> tuple[object, ...]:
     """The index row of one model request; `tokens` are the input, output, cache read and
-    cache write counts."""
+    cache write counts; `user` made it."""
     return (
         message_id,
         session_id,
-        _epoch(created_at),
+        epoch(created_at),
         model or "",
         *tokens,
         cost or 0.0,
         source or "unpriced",
+        user or "",
     )
 
 
@@ -87,44 +89,29 @@ def session_rows(
 ) -> list[tuple[object, ...]]:
     """One row per assistant message with usage that a session's states (or the states
     named) added; messages a fork copied belong to its origin."""
-    states = (
-        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
-    )
-    rows = []
-    for state in states:
-        for message_id in priced_ids(state.kind, state.added, state.receipt):
-            message = session.messages[message_id]
-            usage = message.usage
-            if message.role != "assistant" or usage is None:
-                continue
-            tokens = (
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cache_read_tokens,
-                usage.cache_write_tokens,
-            )
-            rows.append(
-                _row(
-                    session.id,
-                    message_id,
-                    message.created_at,
-                    message.model,
-                    tokens,
-                    message.cost_usd,
-                    message.cost_source,
-                )
-            )
-    return rows
+    states = [session.states[s] for s in (session.states if state_ids is None else state_ids)]
+    records = {
+        message_id: session.messages[message_id].to_record()
+        for state in states
+        for message_id in priced_ids(state.kind, state.added, state.receipt)
+    }
+    return _record_rows(session.id, [state.to_record() for state in states], records)
 
 
 def _text_row(
     session_id: str, message_id: str, role: str, created_at: str, content: object
 ) -> tuple[object, ...] | None:
     """The search row of one message, or None when it is not searched or has no text."""
-    body = content_text(content) if role in SEARCHED_ROLES else ""
-    if not body.strip():
+    body = searched_text(role, content)
+    if body is None:
         return None
-    return (session_id, message_id, role, _epoch(created_at), body)
+    return (session_id, message_id, role, epoch(created_at), body)
+
+
+def searched_text(role: str, content: object) -> str | None:
+    """The words a search finds a message by (None: it is not searched)."""
+    body = content_text(content) if role in SEARCHED_ROLES else ""
+    return body if body.strip() else None
 
 
 def session_texts(
@@ -163,33 +150,36 @@ def _record_texts(
 
 
 def _record_rows(
-    session_id: str, added: Iterable[str], records: dict[str, dict[str, Any]]
+    session_id: str, states: Iterable[dict[str, Any]], records: dict[str, dict[str, Any]]
 ) -> list[tuple[object, ...]]:
-    """`session_rows` from a file's checked message records, without building messages
-    (a report may read thousands of files)."""
+    """`session_rows` from checked records, without building messages (a report may read
+    thousands of files)."""
     rows = []
-    for message_id in added:
-        record = records[message_id]
-        usage = record.get("usage")
-        if record["role"] != "assistant" or not usage:
-            continue
-        tokens = (
-            usage.get("input_tokens") or 0,
-            usage.get("output_tokens") or 0,
-            usage.get("cache_read_tokens") or 0,
-            usage.get("cache_write_tokens") or 0,
-        )
-        rows.append(
-            _row(
-                session_id,
-                message_id,
-                record["created_at"],
-                record.get("model"),
-                tokens,
-                record.get("cost_usd"),
-                record.get("cost_source"),
+    for state in states:
+        added = priced_ids(state.get("kind"), state.get("added") or (), state.get("receipt"))
+        for message_id in added:
+            record = records[message_id]
+            usage = record.get("usage")
+            if record["role"] != "assistant" or not usage:
+                continue
+            tokens = (
+                usage.get("input_tokens") or 0,
+                usage.get("output_tokens") or 0,
+                usage.get("cache_read_tokens") or 0,
+                usage.get("cache_write_tokens") or 0,
             )
-        )
+            rows.append(
+                _row(
+                    session_id,
+                    message_id,
+                    record["created_at"],
+                    record.get("model"),
+                    tokens,
+                    record.get("cost_usd"),
+                    record.get("cost_source"),
+                    state.get("user"),
+                )
+            )
     return rows
 
 
@@ -211,17 +201,12 @@ def _read_document(path: str) -> _Document | None:
     if text is None:
         return None
     data, records = checked_document(text, Path(path))
-    added = [
-        mid
-        for state in data["states"]
-        for mid in priced_ids(state.get("kind"), state.get("added") or (), state.get("receipt"))
-    ]
     return _Document(
         data["id"],
         data.get("cwd") or "",
         data.get("title") or "",
         data.get("updated_at") or data["created_at"],
-        _record_rows(data["id"], added, records),
+        _record_rows(data["id"], data["states"], records),
         _record_texts(data["id"], data["states"], records),
     )
 
@@ -271,12 +256,18 @@ class SearchHit(NamedTuple):
 HIT_START, HIT_END = "\ue000", "\ue001"
 
 
+def search_terms(words: str) -> tuple[list[str], list[str]]:
+    """The phrases (in quotes) and the single words of what a person typed."""
+    parts = words.split('"')
+    phrases = [part.strip() for part in parts[1::2] if part.strip()]
+    return phrases, " ".join(parts[::2]).split()
+
+
 def match_expression(words: str) -> str:
     """A full-text query from what a person typed: every word must occur (in any order);
     quotes keep a phrase together. Nothing typed is read as query syntax."""
-    parts = words.split('"')
-    phrases = [part.strip() for part in parts[1::2] if part.strip()]
-    return " ".join(f'"{term}"' for term in [*phrases, *" ".join(parts[::2]).split()])
+    phrases, terms = search_terms(words)
+    return " ".join(f'"{term}"' for term in [*phrases, *terms])
 
 
 @dataclass(frozen=True)
@@ -381,7 +372,7 @@ class UsageIndex:
             _forget_texts(db, document.id)
         db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, document.id))
         db.executemany(
-            "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?)", document.rows
+            "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)", document.rows
         )
         if document.texts:
             first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM messages").fetchone()[0]
@@ -449,12 +440,17 @@ class UsageIndex:
         bucket_seconds: int = 900,
     ) -> list[RequestSum]:
         """Requests summed by model and cost source within each group: `time` (buckets of
-        `bucket_seconds`), `session` or `model` (one group). Only requests made from
+        `bucket_seconds`), `session`, `user` or `model` (one group). Only requests made from
         `start` (epoch seconds) until before `stop`, in sessions whose id starts with
         `session_prefix`, started in folder `cwd` or below it."""
-        groups = {"time": "CAST(r.ts / ? AS INTEGER)", "session": "r.session_id", "model": "NULL"}
+        groups = {
+            "time": "CAST(r.ts / ? AS INTEGER)",
+            "session": "r.session_id",
+            "user": "r.user",
+            "model": "NULL",
+        }
         if group_by not in groups:
-            raise ValueError(f"group_by: expected time, session or model, got {group_by!r}")
+            raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
         params: list[object] = [bucket_seconds] if group_by == "time" else []
         where = []
         if start is not None:

@@ -368,9 +368,9 @@ class SlashCommands:
             self.say(f"  {number:>3}. {state.created_at[:19]}  {shorten(prompt, 70)}{mark}")
 
     async def sessions(self, argument: str) -> None:
-        from mamba_agents.store import SessionStore
+        from mamba_agents.store import open_store
 
-        store = self.agent.store or SessionStore()
+        store = self.agent.store or open_store(self.agent.settings)
         action, _, words = argument.partition(" ")
         if action == "search":
             await self._search(store, words)
@@ -378,7 +378,7 @@ class SlashCommands:
         if action:
             self.say("usage: /sessions [search WORDS]", YELLOW)
             return
-        found, _ = store.load_all()
+        found, _ = store.list_sessions()
         for session in found[:10]:
             here = " ←" if session.id == self.agent.session.id else ""
             self.say(
@@ -412,12 +412,12 @@ class SlashCommands:
         self.say("/resume ID opens one", DIM)
 
     async def resume(self, argument: str) -> None:
-        from mamba_agents.store import SessionStore
+        from mamba_agents.store import open_store
 
         if not argument:
             self.say("usage: /resume ID", YELLOW)
             return
-        found = (self.agent.store or SessionStore()).resolve(argument)
+        found = (self.agent.store or open_store(self.agent.settings)).resolve(argument)
         session = found.session if found.is_head else found.session.fork(found.state_id)
         self.agent.use_session(session)
         self.say(f"resumed session {session.id}", DIM)

@@ -10,6 +10,7 @@ import typer
 
 from mamba_cli import output
 from mamba_cli.completion import choices, session_ids
+from mamba_cli.store_access import current_store
 from mamba_cli.tables import Column, print_table
 
 FORMATS = ("markdown", "json")  # of `sessions export`
@@ -19,12 +20,6 @@ app = typer.Typer(
     no_args_is_help=True,
     rich_markup_mode=None,
 )
-
-
-def _store() -> Any:
-    from mamba_agents.store import SessionStore
-
-    return SessionStore()
 
 
 def usage_of(session: Any, state_id: str | None = None) -> Any:
@@ -77,14 +72,15 @@ def _local_time(stamp: str) -> str:
 
 @app.command("list")
 def list_sessions(
+    ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="Newest N only.")] = 50,
 ) -> None:
     """List saved sessions, newest first."""
-    sessions, warnings = _store().load_all()
+    sessions, warnings = current_store(ctx).list_sessions(limit)
     for warning in warnings:
         output.warn(f"skipped {warning}")
-    rows = [summary(s) for s in sessions[:limit]]
+    rows = [summary(s) for s in sessions]
     if as_json:
         output.print_json(rows)
         return
@@ -117,6 +113,7 @@ def _listed(row: dict[str, Any]) -> tuple[str, ...]:
 
 @app.command("search")
 def search(
+    ctx: typer.Context,
     words: Annotated[list[str], typer.Argument(help='Words to find (all of them); "a phrase".')],
     since: Annotated[
         str | None, typer.Option("--since", help="Only messages since a date or span (7d).")
@@ -135,7 +132,7 @@ def search(
     from mamba_cli.tables import END_MARK, MARK
 
     result = search_sessions(
-        _store(),
+        current_store(ctx),
         " ".join(words),
         since=since,
         model=model,
@@ -182,6 +179,7 @@ def _found(hit: Any) -> tuple[str, ...]:
 
 @app.command("show")
 def show(
+    ctx: typer.Context,
     ref: Annotated[
         str,
         typer.Argument(help="Session id, unique prefix, or state id.", autocompletion=session_ids),
@@ -189,7 +187,7 @@ def show(
     as_json: Annotated[bool, typer.Option("--json", help="Print the session document.")] = False,
 ) -> None:
     """Show a session's conversation (at its head, or at the state named)."""
-    found = _store().resolve(ref)
+    found = current_store(ctx).resolve(ref)
     if as_json:
         data = summary(found.session, found.state_id)
         data["state_id"] = found.state_id or found.session.head
@@ -283,6 +281,7 @@ def _compactions(session: Any, state_id: str | None) -> list[str]:
 
 @app.command("delete")
 def delete(
+    ctx: typer.Context,
     ref: Annotated[
         str, typer.Argument(help="Session id or unique prefix.", autocompletion=session_ids)
     ],
@@ -293,7 +292,7 @@ def delete(
 
     from mamba_agents.errors import SessionError
 
-    store = _store()
+    store = current_store(ctx)
     session_id = store.match_id(ref) or store.resolve(ref).session.id
     if not yes and sys.stdin.isatty():
         question = f"Delete session {session_id}"
@@ -312,6 +311,7 @@ def delete(
 
 @app.command("export")
 def export(
+    ctx: typer.Context,
     ref: Annotated[
         str,
         typer.Argument(help="Session id, unique prefix, or state id.", autocompletion=session_ids),
@@ -327,7 +327,7 @@ def export(
 
     if fmt not in FORMATS:
         raise ConfigError(f"--format: must be markdown or json, not {fmt!r}")
-    found = _store().resolve(ref)
+    found = current_store(ctx).resolve(ref)
     text = (
         found.session.to_json() if fmt == "json" else render_markdown(found.session, found.state_id)
     )

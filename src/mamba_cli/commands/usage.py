@@ -1,4 +1,4 @@
-"""`mamba usage`: tokens and cost by day, week, month, session or model."""
+"""`mamba usage`: tokens and cost by day, week, month, session, model or user."""
 
 from __future__ import annotations
 
@@ -25,7 +25,9 @@ def usage(
     by: Annotated[
         str,
         typer.Option(
-            "--by", help="day, week, month, session or model.", autocompletion=report_groupings
+            "--by",
+            help="day, week, month, session, model or user.",
+            autocompletion=report_groupings,
         ),
     ] = "day",
     since: Annotated[
@@ -82,7 +84,7 @@ def usage(
 ) -> None:
     """Token and cost report from saved sessions (default: daily, last 30 days)."""
     from mamba_agents.errors import ConfigError
-    from mamba_agents.store import SessionStore
+    from mamba_agents.store import open_store
     from mamba_agents.usage import build_report
     from mamba_cli import usage_render as render
     from mamba_cli.settings import load_settings
@@ -97,9 +99,10 @@ def usage(
         raise ConfigError(f"--chart: must be cost or tokens, not {metric!r}")
     if fmt == "ccusage" and by != "day":
         raise ConfigError("--format ccusage writes the daily report; leave out --by")
+    settings = load_settings(ctx)
     report = build_report(
-        SessionStore(),
-        load_settings(ctx) if reprice else None,
+        open_store(settings),
+        settings if reprice else None,
         by=by,
         since=since,
         until=until,

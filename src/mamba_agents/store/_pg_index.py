@@ -1,0 +1,152 @@
+"""Usage reports and search on the PostgreSQL store, in SQL: no session is loaded."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mamba_agents.messages import Usage
+from mamba_agents.store._usage_index import (
+    HIT_END,
+    HIT_START,
+    RequestSum,
+    SearchHit,
+    in_folder,
+    search_terms,
+)
+
+# Sessions (`s`) started in a folder or below it; its parameters come from `in_folder`.
+IN_FOLDER = "(s.cwd = %s OR left(s.cwd, %s) = %s)"
+
+
+def glob_like(pattern: str) -> str:
+    """A LIKE pattern matching what the glob `pattern` does (`*`, `?`)."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
+
+
+class PostgresIndex:
+    """The report queries of `ReportIndex` over a PostgreSQL store's tables."""
+
+    def __init__(self, conn: Any):
+        self._conn = conn
+
+    def _rows(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
+        with self._conn.transaction():
+            return list(self._conn.execute(sql, params).fetchall())
+
+    def request_sums(
+        self,
+        group_by: str,
+        *,
+        start: float | None = None,
+        stop: float | None = None,
+        session_prefix: str | None = None,
+        cwd: str | None = None,
+        bucket_seconds: int = 900,
+    ) -> list[RequestSum]:
+        """As `UsageIndex.request_sums`."""
+        groups = {
+            "time": "floor(r.at / %s)::bigint",
+            "session": "r.session_id",
+            "user": 'r."user"',
+            "model": "NULL",
+        }
+        if group_by not in groups:
+            raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
+        params: list[object] = [bucket_seconds] if group_by == "time" else []
+        where = []
+        if start is not None:
+            where.append("r.at >= %s")
+            params.append(start)
+        if stop is not None:
+            where.append("r.at < %s")
+            params.append(stop)
+        if session_prefix:
+            where.append("starts_with(r.session_id, %s)")
+            params.append(session_prefix)
+        join = ""
+        if cwd:
+            join = "JOIN mamba_sessions s ON s.id = r.session_id"
+            where.append(IN_FOLDER)
+            params += in_folder(cwd)
+        sql = (
+            f"SELECT {groups[group_by]}, r.model, r.source, count(*), sum(r.input), "
+            "sum(r.output), sum(r.cache_read), sum(r.cache_write), sum(r.cost) "
+            f"FROM mamba_requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
+            "GROUP BY 1, 2, 3"
+        )
+        return [
+            RequestSum(key, model, source, count, Usage(*map(int, tokens)), cost)
+            for key, model, source, count, *tokens, cost in self._rows(sql, params)
+        ]
+
+    def session_labels(self) -> dict[str, tuple[str, str, str]]:
+        """The title, folder and last activity of each session."""
+        rows = self._rows("SELECT id, title, cwd, updated_at FROM mamba_sessions", [])
+        return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
+
+    def search(
+        self,
+        words: str,
+        *,
+        start: float | None = None,
+        cwd: str | None = None,
+        model: str | None = None,
+        limit: int = 20,
+        marks: tuple[str, str] = (HIT_START, HIT_END),
+    ) -> list[SearchHit]:
+        """As `UsageIndex.search`, with PostgreSQL's full-text search: a message's words are
+        found under the session that first stored it."""
+        phrases, terms = search_terms(words)
+        if not phrases and not terms:
+            return []
+        parts = ["phraseto_tsquery('simple', %s)"] * len(phrases)
+        parts += ["plainto_tsquery('simple', %s)"] * len(terms)
+        params: list[object] = [*phrases, *terms]
+        where = ["m.words @@ q.query"]
+        if start is not None:
+            where.append("m.at >= %s")
+            params.append(start)
+        if cwd:
+            where.append(IN_FOLDER)
+            params += in_folder(cwd)
+        if model:
+            where.append(
+                "EXISTS (SELECT 1 FROM mamba_requests r WHERE r.session_id = m.session_id "
+                "AND (r.model LIKE %s OR split_part(r.model, '/', 2) LIKE %s))"
+            )
+            params += [glob_like(model)] * 2
+        options = (
+            f'StartSel="{marks[0]}", StopSel="{marks[1]}", MaxWords=24, MinWords=12, '
+            'MaxFragments=1, FragmentDelimiter=" … "'
+        )
+        sql = (
+            f"WITH q AS (SELECT {' && '.join(parts)} AS query), "
+            "hits AS (SELECT m.session_id, m.id, m.record->>'role' AS role, m.at, m.body, "
+            "ts_rank(m.words, q.query) AS score, "
+            "count(*) OVER (PARTITION BY m.session_id) AS hits, "
+            "row_number() OVER (PARTITION BY m.session_id ORDER BY ts_rank(m.words, q.query) "
+            "DESC, m.at DESC) AS place "
+            "FROM mamba_messages m CROSS JOIN q JOIN mamba_sessions s ON s.id = m.session_id "
+            f"WHERE {' AND '.join(where)}) "
+            "SELECT h.session_id, s.title, s.cwd, s.updated_at, h.id, h.role, h.at, "
+            "ts_headline('simple', h.body, q.query, %s), h.hits, h.score "
+            "FROM hits h CROSS JOIN q JOIN mamba_sessions s ON s.id = h.session_id "
+            "WHERE h.place = 1 ORDER BY h.score DESC, s.updated DESC LIMIT %s"
+        )
+        rows = self._rows(sql, [*params, options, limit])
+        return [
+            SearchHit(
+                session_id=row[0],
+                title=row[1] or "",
+                cwd=row[2] or "",
+                updated_at=row[3] or "",
+                message_id=row[4],
+                role=row[5],
+                created_at=row[6],
+                snippet=" ".join(row[7].split()),
+                hits=row[8],
+                score=row[9],
+            )
+            for row in rows
+        ]
