@@ -146,7 +146,7 @@ class PostgresIndex:
                 created_at=row[6],
                 snippet=" ".join(row[7].split()),
                 hits=row[8],
-                score=row[9],
+                score=-row[9],  # lower is better, as with SQLite's bm25
             )
             for row in rows
         ]
