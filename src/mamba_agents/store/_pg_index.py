@@ -116,10 +116,9 @@ class PostgresIndex:
                 "AND (r.model LIKE %s OR split_part(r.model, '/', 2) LIKE %s))"
             )
             params += [glob_like(model)] * 2
-        options = (
-            f'StartSel="{marks[0]}", StopSel="{marks[1]}", MaxWords=24, MinWords=12, '
-            'MaxFragments=1, FragmentDelimiter=" … "'
-        )
+        # A short message is shown whole; a long one as the stretch around its matches.
+        whole = f'StartSel="{marks[0]}", StopSel="{marks[1]}", MaxWords=24, MinWords=12'
+        part = f'{whole}, MaxFragments=1, FragmentDelimiter=" … "'
         sql = (
             f"WITH q AS (SELECT {' && '.join(parts)} AS query), "
             "hits AS (SELECT m.session_id, m.id, m.record->>'role' AS role, m.at, m.body, "
@@ -130,11 +129,13 @@ class PostgresIndex:
             "FROM mamba_messages m CROSS JOIN q JOIN mamba_sessions s ON s.id = m.session_id "
             f"WHERE {' AND '.join(where)}) "
             "SELECT h.session_id, s.title, s.cwd, s.updated_at, h.id, h.role, h.at, "
-            "ts_headline('simple', h.body, q.query, %s), h.hits, h.score "
+            "ts_headline('simple', h.body, q.query, CASE WHEN "
+            "array_length(regexp_split_to_array(btrim(h.body), '\\s+'), 1) <= 24 "
+            "THEN %s ELSE %s END), h.hits, h.score "
             "FROM hits h CROSS JOIN q JOIN mamba_sessions s ON s.id = h.session_id "
             "WHERE h.place = 1 ORDER BY h.score DESC, s.updated DESC LIMIT %s"
         )
-        rows = self._rows(sql, [*params, options, limit])
+        rows = self._rows(sql, [*params, whole, part, limit])
         return [
             SearchHit(
                 session_id=row[0],
