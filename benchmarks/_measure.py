@@ -13,25 +13,31 @@ HEAVY = ("litellm", "mcp", "tiktoken", "openai", "opentelemetry")
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def run_once(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds and peak RSS (MB) of one run; a failed run stops the benchmark."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        stdin=subprocess.DEVNULL,
+        env=env,
+    )
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{' '.join(argv)} failed with {os.waitstatus_to_exitcode(status)}")
+    return elapsed, usage.ru_maxrss / 1024
+
+
 def measure(argv: list[str], runs: int, env: dict[str, str] | None = None) -> dict[str, float]:
     """Median wall seconds and median peak RSS (MB) over `runs` runs (after one warm-up)."""
     walls, rss = [], []
     for index in range(runs + 1):
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            argv,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            stdin=subprocess.DEVNULL,
-            env=env,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        elapsed = time.perf_counter() - started
-        if os.waitstatus_to_exitcode(status) != 0:
-            raise SystemExit(f"{' '.join(argv)} failed with {os.waitstatus_to_exitcode(status)}")
+        elapsed, peak = run_once(argv, env)
         if index:
             walls.append(elapsed)
-            rss.append(usage.ru_maxrss / 1024)
+            rss.append(peak)
     return {"wall": statistics.median(walls), "rss": statistics.median(rss)}
 
 

@@ -37,7 +37,7 @@ from _claude_logs import (
     native_binary,
     write_session,
 )
-from _measure import mamba_command, measure
+from _measure import mamba_command, measure, run_once
 
 from mamba_agents.messages import Message, Usage
 from mamba_agents.store import Session
@@ -114,23 +114,6 @@ def forget_index(home: Path) -> None:
     for entry in (home / "sessions").iterdir():
         if not entry.name.endswith(".json"):
             shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-
-
-def run_once(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of one run, as _measure.measure takes them."""
-    started = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    _, status, usage = os.wait4(proc.pid, 0)
-    elapsed = time.perf_counter() - started
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(argv)} failed with {os.waitstatus_to_exitcode(status)}")
-    return elapsed, usage.ru_maxrss / 1024
 
 
 def measure_interleaved(
