@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from mamba_agents.messages import Usage
 from mamba_agents.store._usage_index import (
     HIT_END,
     HIT_START,
+    IN_FOLDER,
     RequestSum,
     SearchHit,
     in_folder,
+    request_sums_of,
+    request_sums_query,
     search_terms,
 )
-
-# Sessions (`s`) started in a folder or below it; its parameters come from `in_folder`.
-IN_FOLDER = "(s.cwd = %s OR left(s.cwd, %s) = %s)"
 
 
 def glob_like(pattern: str) -> str:
@@ -27,12 +27,8 @@ def glob_like(pattern: str) -> str:
 class PostgresIndex:
     """The report queries of `ReportIndex` over a PostgreSQL store's tables."""
 
-    def __init__(self, conn: Any):
-        self._conn = conn
-
-    def _rows(self, sql: str, params: list[object]) -> list[tuple[Any, ...]]:
-        with self._conn.transaction():
-            return list(self._conn.execute(sql, params).fetchall())
+    def __init__(self, query: Callable[[str, Any], list[tuple[Any, ...]]]):
+        self._query = query  # the store's: one statement, errors as SessionError
 
     def request_sums(
         self,
@@ -45,44 +41,21 @@ class PostgresIndex:
         bucket_seconds: int = 900,
     ) -> list[RequestSum]:
         """As `UsageIndex.request_sums`."""
-        groups = {
-            "time": "floor(r.at / %s)::bigint",
-            "session": "r.session_id",
-            "user": 'r."user"',
-            "model": "NULL",
-        }
-        if group_by not in groups:
-            raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
-        params: list[object] = [bucket_seconds] if group_by == "time" else []
-        where = []
-        if start is not None:
-            where.append("r.at >= %s")
-            params.append(start)
-        if stop is not None:
-            where.append("r.at < %s")
-            params.append(stop)
-        if session_prefix:
-            where.append("starts_with(r.session_id, %s)")
-            params.append(session_prefix)
-        join = ""
-        if cwd:
-            join = "JOIN mamba_sessions s ON s.id = r.session_id"
-            where.append(IN_FOLDER)
-            params += in_folder(cwd)
-        sql = (
-            f"SELECT {groups[group_by]}, r.model, r.source, count(*), sum(r.input), "
-            "sum(r.output), sum(r.cache_read), sum(r.cache_write), sum(r.cost) "
-            f"FROM mamba_requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
-            "GROUP BY 1, 2, 3"
+        sql, params = request_sums_query(
+            group_by,
+            time_bucket="floor(r.ts / ?)::bigint",
+            tables=("mamba_requests", "mamba_sessions"),
+            start=start,
+            stop=stop,
+            session_prefix=session_prefix,
+            cwd=cwd,
+            bucket_seconds=bucket_seconds,
         )
-        return [
-            RequestSum(key, model, source, count, Usage(*map(int, tokens)), cost)
-            for key, model, source, count, *tokens, cost in self._rows(sql, params)
-        ]
+        return request_sums_of(self._query(sql.replace("?", "%s"), params))
 
     def session_labels(self) -> dict[str, tuple[str, str, str]]:
         """The title, folder and last activity of each session."""
-        rows = self._rows("SELECT id, title, cwd, updated_at FROM mamba_sessions", [])
+        rows = self._query("SELECT id, title, cwd, updated_at FROM mamba_sessions", [])
         return {row[0]: tuple(row[1:]) for row in rows}  # type: ignore[misc]
 
     def search(
@@ -105,10 +78,10 @@ class PostgresIndex:
         params: list[object] = [*phrases, *terms]
         where = ["m.words @@ q.query"]
         if start is not None:
-            where.append("m.at >= %s")
+            where.append("m.ts >= %s")
             params.append(start)
         if cwd:
-            where.append(IN_FOLDER)
+            where.append(IN_FOLDER.replace("?", "%s"))
             params += in_folder(cwd)
         if model:
             where.append(
@@ -121,21 +94,21 @@ class PostgresIndex:
         part = f'{whole}, MaxFragments=1, FragmentDelimiter=" … "'
         sql = (
             f"WITH q AS (SELECT {' && '.join(parts)} AS query), "
-            "hits AS (SELECT m.session_id, m.id, m.record->>'role' AS role, m.at, m.body, "
+            "hits AS (SELECT m.session_id, m.id, m.record->>'role' AS role, m.ts, m.body, "
             "ts_rank(m.words, q.query) AS score, "
             "count(*) OVER (PARTITION BY m.session_id) AS hits, "
             "row_number() OVER (PARTITION BY m.session_id ORDER BY ts_rank(m.words, q.query) "
-            "DESC, m.at DESC) AS place "
+            "DESC, m.ts DESC) AS place "
             "FROM mamba_messages m CROSS JOIN q JOIN mamba_sessions s ON s.id = m.session_id "
             f"WHERE {' AND '.join(where)}) "
-            "SELECT h.session_id, s.title, s.cwd, s.updated_at, h.id, h.role, h.at, "
+            "SELECT h.session_id, s.title, s.cwd, s.updated_at, h.id, h.role, h.ts, "
             "ts_headline('simple', h.body, q.query, CASE WHEN "
             "array_length(regexp_split_to_array(btrim(h.body), '\\s+'), 1) <= 24 "
             "THEN %s ELSE %s END), h.hits, h.score "
             "FROM hits h CROSS JOIN q JOIN mamba_sessions s ON s.id = h.session_id "
             "WHERE h.place = 1 ORDER BY h.score DESC, s.updated DESC LIMIT %s"
         )
-        rows = self._rows(sql, [*params, whole, part, limit])
+        rows = self._query(sql, [*params, whole, part, limit])
         return [
             SearchHit(
                 session_id=row[0],

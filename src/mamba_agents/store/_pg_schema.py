@@ -31,7 +31,7 @@ MIGRATIONS: tuple[str, ...] = (
         id text PRIMARY KEY,
         session_id text NOT NULL,
         record jsonb NOT NULL,
-        at double precision NOT NULL,
+        ts double precision NOT NULL,
         body text,
         words tsvector GENERATED ALWAYS AS (to_tsvector('simple', coalesce(body, ''))) STORED);
     CREATE INDEX mamba_messages_words ON mamba_messages USING gin (words);
@@ -51,7 +51,7 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE TABLE mamba_requests (
         message_id text PRIMARY KEY,
         session_id text NOT NULL REFERENCES mamba_sessions (id) ON DELETE CASCADE,
-        at double precision NOT NULL,
+        ts double precision NOT NULL,
         model text NOT NULL,
         input bigint NOT NULL,
         output bigint NOT NULL,
@@ -60,7 +60,7 @@ MIGRATIONS: tuple[str, ...] = (
         cost double precision NOT NULL,
         source text NOT NULL,
         "user" text NOT NULL);
-    CREATE INDEX mamba_requests_at ON mamba_requests (at);
+    CREATE INDEX mamba_requests_ts ON mamba_requests (ts);
     CREATE INDEX mamba_requests_session ON mamba_requests (session_id);
     """,
 )

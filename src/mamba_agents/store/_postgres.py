@@ -69,7 +69,7 @@ class PostgresStore(Store):
             )
         except psycopg.Error as exc:
             raise SessionError(f"{self.where}: cannot connect: {_first_line(exc)}") from None
-        self.index = PostgresIndex(self._conn)
+        self.index = PostgresIndex(self._query)
         # The states and messages of each session the database is known to hold.
         self._known: dict[str, tuple[set[str], set[str]]] = {}
         if migrate_schema:
@@ -281,10 +281,10 @@ class PostgresStore(Store):
         inserted = {
             row[0]
             for row in self._conn.execute(
-                "INSERT INTO mamba_messages (id, session_id, record, at, body) "
-                "SELECT id, %s, record::jsonb, at, body "
+                "INSERT INTO mamba_messages (id, session_id, record, ts, body) "
+                "SELECT id, %s, record::jsonb, ts, body "
                 "FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[]) "
-                "AS m(id, record, at, body) ON CONFLICT (id) DO NOTHING RETURNING id",
+                "AS m(id, record, ts, body) ON CONFLICT (id) DO NOTHING RETURNING id",
                 (
                     session_id,
                     list(records),
@@ -315,7 +315,7 @@ class PostgresStore(Store):
         if rows:
             columns = list(zip(*rows, strict=True))
             self._conn.execute(
-                "INSERT INTO mamba_requests (message_id, session_id, at, model, input, output, "
+                "INSERT INTO mamba_requests (message_id, session_id, ts, model, input, output, "
                 'cache_read, cache_write, cost, source, "user") '
                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::float8[], %s::text[], "
                 "%s::bigint[], %s::bigint[], %s::bigint[], %s::bigint[], %s::float8[], "

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -236,6 +236,56 @@ def in_folder(cwd: str) -> list[object]:
     return [folder, len(inside), inside]
 
 
+def request_sums_query(
+    group_by: str,
+    *,
+    time_bucket: str,
+    tables: tuple[str, str],
+    start: float | None,
+    stop: float | None,
+    session_prefix: str | None,
+    cwd: str | None,
+    bucket_seconds: int,
+) -> tuple[str, list[object]]:
+    """The SQL (`?` placeholders) and parameters of `request_sums` over the request and
+    session tables named; `time_bucket` is the dialect's whole number of buckets (`r.ts / ?`,
+    rounded down)."""
+    groups = {"time": time_bucket, "session": "r.session_id", "user": 'r."user"', "model": "NULL"}
+    if group_by not in groups:
+        raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
+    params: list[object] = [bucket_seconds] if group_by == "time" else []
+    where = []
+    if start is not None:
+        where.append("r.ts >= ?")
+        params.append(start)
+    if stop is not None:
+        where.append("r.ts < ?")
+        params.append(stop)
+    if session_prefix:
+        where.append("substr(r.session_id, 1, ?) = ?")
+        params += [len(session_prefix), session_prefix]
+    join = ""
+    if cwd:
+        join = f"JOIN {tables[1]} s ON s.id = r.session_id"
+        where.append(IN_FOLDER)
+        params += in_folder(cwd)
+    sql = (
+        f"SELECT {groups[group_by]}, r.model, r.source, COUNT(*), SUM(r.input), "
+        "SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
+        f"FROM {tables[0]} r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
+        "GROUP BY 1, 2, 3"
+    )
+    return sql, params
+
+
+def request_sums_of(rows: Iterable[Sequence[Any]]) -> list[RequestSum]:
+    """The rows of a `request_sums_query` as sums."""
+    return [
+        RequestSum(key, model, source, count, Usage(*map(int, tokens)), cost)
+        for key, model, source, count, *tokens, cost in rows
+    ]
+
+
 class SearchHit(NamedTuple):
     """A session whose messages match a search: its best-ranked message, a one-line
     snippet of it (the matched words marked `HIT_START` ... `HIT_END`, unless the search
@@ -443,42 +493,18 @@ class UsageIndex:
         `bucket_seconds`), `session`, `user` or `model` (one group). Only requests made from
         `start` (epoch seconds) until before `stop`, in sessions whose id starts with
         `session_prefix`, started in folder `cwd` or below it."""
-        groups = {
-            "time": "CAST(r.ts / ? AS INTEGER)",
-            "session": "r.session_id",
-            "user": "r.user",
-            "model": "NULL",
-        }
-        if group_by not in groups:
-            raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
-        params: list[object] = [bucket_seconds] if group_by == "time" else []
-        where = []
-        if start is not None:
-            where.append("r.ts >= ?")
-            params.append(start)
-        if stop is not None:
-            where.append("r.ts < ?")
-            params.append(stop)
-        if session_prefix:
-            where.append("substr(r.session_id, 1, ?) = ?")
-            params += [len(session_prefix), session_prefix]
-        join = ""
-        if cwd:
-            join = "JOIN sessions s ON s.id = r.session_id"
-            where.append(IN_FOLDER)
-            params += in_folder(cwd)
-        sql = (
-            f"SELECT {groups[group_by]}, r.model, r.source, COUNT(*), SUM(r.input), "
-            f"SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
-            f"FROM requests r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
-            f"GROUP BY 1, 2, 3"
+        sql, params = request_sums_query(
+            group_by,
+            time_bucket="CAST(r.ts / ? AS INTEGER)",
+            tables=("requests", "sessions"),
+            start=start,
+            stop=stop,
+            session_prefix=session_prefix,
+            cwd=cwd,
+            bucket_seconds=bucket_seconds,
         )
         with self.connect() as db:
-            rows = db.execute(sql, params).fetchall()
-        return [
-            RequestSum(key, model, source, count, Usage(inputs, outputs, reads, writes), cost)
-            for key, model, source, count, inputs, outputs, reads, writes, cost in rows
-        ]
+            return request_sums_of(db.execute(sql, params).fetchall())
 
     def search(
         self,
