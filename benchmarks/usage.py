@@ -6,7 +6,8 @@ requests in 5,000 sessions.
 Writes the history as session files in the documented format (spread over 90 days, several
 models, prompts and answers of a dozen words drawn from a 2,000-word vocabulary), then
 measures whole-process wall time of: the first report (the index is built from the files:
-cold), `mamba usage --rebuild`, the warm daily report, `--since 7d`, `--by session`, and warm
+cold), `mamba usage --rebuild`, the first search after them (which reads the words of every
+file), the warm daily report, `--since 7d`, `--by session`, and warm
 searches for a common word, a rare one, one in nearly every message, and a two-word phrase.
 
 With --ccusage, also writes the very same requests as Claude Code logs (_claude_logs.py),
@@ -235,9 +236,11 @@ def main() -> None:
     mamba = mamba_command()
     cold = timed([mamba, "usage"], env)
     rebuild = timed([mamba, "usage", "--rebuild"], env)
+    first_search = timed([mamba, "sessions", "search", "w10"], env)
     print("| report | median wall |\n|---|---|")
     print(f"| first report, index built from the files (cold) | {cold:.2f} s |")
     print(f"| `mamba usage --rebuild` | {rebuild:.2f} s |")
+    print(f"| first search after them (reads the words of every file) | {first_search:.2f} s |")
     for label, extra in (
         ("`mamba usage` (warm)", []),
         ("`mamba usage --since 7d`", ["--since", "7d"]),

@@ -34,6 +34,27 @@ def closed_circuits() -> None:
 
 
 @pytest.fixture
+def worker_processes(monkeypatch) -> list[int]:
+    """The usage index reads files in two worker processes from 4 files to read, 2 at a
+    time; the list gets an item per worker process started."""
+    from mamba_agents.store import _reading
+
+    started: list[int] = []
+    fork = os.fork
+
+    def counted_fork() -> int:
+        started.append(1)
+        return fork()
+
+    monkeypatch.setattr(_reading, "PARALLEL_FILES", 4)
+    monkeypatch.setattr(_reading, "_CHUNK", 2)
+    monkeypatch.setattr(_reading.os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    monkeypatch.setattr(_reading.os, "fork", counted_fork)
+    monkeypatch.setattr(_reading.threading, "active_count", lambda: 1)
+    return started
+
+
+@pytest.fixture
 def server() -> Iterator[ScriptedModelServer]:
     with ScriptedModelServer() as srv:
         yield srv

@@ -655,7 +655,7 @@ def test_what_compaction_costs_counts_in_the_run_and_its_limit(home):
     answer = agent.get_messages()[-1]
     assert result.cost_usd == pytest.approx(summary.cost_usd + answer.cost_usd)
     # mamba usage counts the summary request too (the compaction's receipt names it).
-    from mamba_agents.store._usage_index import session_rows
+    from mamba_agents.store._index_rows import session_rows
 
     ids = {row[0] for row in session_rows(agent.session)}
     assert summary.id in ids and answer.id in ids

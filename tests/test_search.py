@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ from terminal import Terminal
 from mamba_agents.messages import Message, Usage
 from mamba_agents.search import search_sessions
 from mamba_agents.store import HIT_END, HIT_START, Session, SessionStore
+from mamba_agents.usage import build_report
 
 
 def said(store: SessionStore, *exchanges: str, cwd: str = "/w", model: str = "openai/gpt-4o"):
@@ -83,10 +85,82 @@ def test_the_index_follows_the_files(store):
     assert [h.session_id for h in search_sessions(store, "subject").hits] == [kept.id]
 
 
+def drop_index(store: SessionStore) -> None:
+    for path in store.root.glob(".index.sqlite3*"):
+        path.unlink()
+
+
+def reworded(store: SessionStore, session: Session, old: str, new: str) -> None:
+    """Change the words of a session's messages in its file, behind the index."""
+    path = store.path_for(session.id)
+    path.write_text(path.read_text().replace(old, new))
+
+
+def test_a_usage_report_leaves_the_words_to_the_first_search(store):
+    umbrella = said(store, "the purple umbrella")
+    said(store, "a wooden boat")
+    drop_index(store)
+    assert build_report(store, by="model").totals.requests == 2  # reads requests only
+    with sqlite3.connect(store.index.path) as db:
+        assert db.execute("SELECT COUNT(*) FROM texts").fetchone() == (0,)
+    [hit] = search_sessions(store, "umbrella").hits  # the words are read now
+    assert hit.session_id == umbrella.id and hit.hits == 2
+    assert [h.hits for h in search_sessions(store, "umbrella").hits] == [2]  # once
+    # A file changed after a report is read again for its words, the old ones dropped.
+    reworded(store, umbrella, "purple umbrella", "yellow raincoat")
+    assert build_report(store, by="model").totals.requests == 2
+    assert search_sessions(store, "umbrella").hits == []
+    assert [(h.session_id, h.hits) for h in search_sessions(store, "raincoat").hits] == [
+        (umbrella.id, 2)
+    ]
+    # ...and one changed with no report between.
+    reworded(store, umbrella, "yellow raincoat", "green kite")
+    assert [h.session_id for h in search_sessions(store, "kite").hits] == [umbrella.id]
+    assert search_sessions(store, "raincoat").hits == []
+    # A save after the words were read adds its own at once.
+    umbrella = store.load(umbrella.id)
+    umbrella.add_state(parent_id=umbrella.head, new_messages=[Message.user("and a red kite")])
+    store.save(umbrella)
+    assert [h.hits for h in search_sessions(store, "kite").hits] == [3]
+    assert [h.hits for h in search_sessions(store, "boat").hits] == [2]
+
+
+def test_a_file_saved_before_the_first_search_is_indexed_whole(store):
+    session = said(store, "the first question")
+    drop_index(store)
+    build_report(store, by="model")  # the index holds its requests, not its words
+    session = store.load(session.id)
+    session.add_state(parent_id=session.head, new_messages=[Message.user("a second question")])
+    store.save(session)
+    assert [h.hits for h in search_sessions(store, "question").hits] == [3]
+    assert [h.hits for h in search_sessions(store, "first").hits] == [2]
+
+
+def test_words_the_index_cannot_take_are_searched_in_memory(store):
+    session = said(store, "the purple umbrella")
+    drop_index(store)
+    build_report(store, by="model")  # the words are left for the first search
+    with sqlite3.connect(store.index.path) as db:  # an index that refuses the words
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON messages BEGIN "
+            "SELECT RAISE(ABORT, 'no room for words'); END"
+        )
+    assert [h.session_id for h in search_sessions(store, "umbrella").hits] == [session.id]
+
+
+def test_worker_processes_read_the_words(store, worker_processes):
+    ids = {said(store, f"topic number{n}", f"more about number{n}").id for n in range(7)}
+    (store.root / "broken.json").write_text("{nope")
+    drop_index(store)
+    result = search_sessions(store, "topic")  # requests, then words, from nothing
+    assert len(worker_processes) == 4  # two for the requests, two for the words
+    assert {h.session_id for h in result.hits} == ids and all(h.hits == 2 for h in result.hits)
+    assert len(result.warnings) == 1 and "broken.json" in result.warnings[0]
+    assert [h.hits for h in search_sessions(store, "number3").hits] == [4]
+
+
 def test_an_index_of_an_older_schema_is_rebuilt(store):
     session = said(store, "migrating the index")
-    import sqlite3
-
     with sqlite3.connect(store.index.path) as db:
         db.execute("DROP TABLE texts")
         db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")

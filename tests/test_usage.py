@@ -336,6 +336,105 @@ def test_request_sums_filter_by_time_session_and_folder(store):
         store.index.request_sums("day")
 
 
+def test_sums_by_time_from_the_buckets_are_those_of_the_requests(store):
+    """A report by time reads the sums of whole quarter hours from `buckets` and those of a
+    quarter hour its start or stop cuts from the requests: the same as summing them all."""
+    session = Session(cwd="/w")
+    nine = stamp_epoch("2026-11-21T09:00:00+00:00")
+    for minute in (0, 7, 14, 16, 44, 75):
+        model = "openai/gpt-4o-mini" if minute in (7, 44) else "openai/gpt-4o"
+        when = datetime.fromtimestamp(nine + minute * 60, UTC).isoformat()
+        add_request(session, when, model, (minute + 1, 2), cost=0.25, source="reported")
+    store.save(session)
+
+    def both(start=None, stop=None):
+        """The sums from the buckets, and (a folder filter skips them) from the requests."""
+        index = store.reports().index
+        sums = [index.request_sums("time", start=start, stop=stop, cwd=cwd) for cwd in (None, "/")]
+        return [sorted(found, key=lambda s: (s.key, s.model)) for found in sums]
+
+    for start, stop in [
+        (None, None),
+        (nine, None),  # whole quarter hours
+        (nine + 15 * 60, nine + 75 * 60),
+        (nine + 3 * 60, None),  # a cut quarter hour at the start
+        (None, nine + 50 * 60),  # at the stop
+        (nine + 3 * 60, nine + 50 * 60),  # both
+        (nine + 3 * 60, nine + 10 * 60),  # both in the same one
+        (nine + 50 * 60, nine + 3 * 60),  # nothing
+    ]:
+        buckets, requests = both(start, stop)
+        assert buckets == requests, (start, stop)
+    assert sum(s.requests for s in both(nine + 3 * 60, nine + 50 * 60)[0]) == 4
+    add_request(session, "2026-11-21T09:20:00+00:00", cost=0.25, source="reported")
+    store.save(session)  # the sums are made again after a save
+    buckets, requests = both()
+    assert buckets == requests and sum(s.requests for s in buckets) == 7
+
+
+def drop_index(store: SessionStore) -> None:
+    for path in store.root.glob(".index.sqlite3*"):
+        path.unlink()
+
+
+def test_worker_processes_build_and_update_the_index(store, worker_processes, monkeypatch):
+    """Many files are read by worker processes: from nothing, again (--rebuild), when some
+    changed, and with a message id in two files (it counts once); the numbers are those of
+    an index that saves and a refresh in this process made."""
+    from mamba_agents.store import _usage_index
+
+    monkeypatch.setattr(_usage_index, "BULK_FILES", 4)
+    sessions = []
+    for index in range(9):
+        session = Session(cwd=f"/p{index % 3}")
+        for hour in range(index % 4 + 1):
+            add_request(session, f"2026-11-{10 + index}T{hour + 8:02}:00:00+00:00")
+        store.save(session)
+        sessions.append(session)
+    (store.root / "broken.json").write_text("{nope")
+    total = sum(i % 4 + 1 for i in range(9))
+
+    def same(expected, **kwargs):
+        for by in ("day", "session"):
+            result = report(store, by=by, **kwargs)
+            assert result.totals.to_dict() == expected[by].totals.to_dict()
+            assert [r.totals.to_dict() for r in result.rows] == [
+                r.totals.to_dict() for r in expected[by].rows
+            ]
+            assert result.warnings == expected[by].warnings
+            kwargs.pop("rebuild", None)
+
+    expected = {by: report(store, by=by) for by in ("day", "session")}
+    assert expected["day"].totals.requests == total and len(expected["day"].warnings) == 1
+    drop_index(store)
+    assert not worker_processes  # nothing so far had enough files to read
+    same(expected)  # from nothing, in worker processes
+    assert len(worker_processes) == 2
+    same(expected, rebuild=True)
+    assert len(worker_processes) == 4
+    add_request(sessions[8], "2026-11-21T11:00:00+00:00")
+    store.save(sessions[8])  # a save after a build from nothing
+    twin = store.load(sessions[0].id)
+    twin.id = "00000000-0000-4000-8000-000000000001"  # the same messages: counted once
+    store.save(twin)
+    assert report(store, by="day").totals.requests == total + 1
+    store.delete(twin.id)
+    for session in sessions[:5]:  # changed behind the index: read again by the workers
+        add_request(session, "2026-11-21T11:00:00+00:00")
+        store.path_for(session.id).write_text(session.to_json())
+    changed = report(store, by="day")
+    assert len(worker_processes) == 6
+    assert changed.totals.requests == total + 6
+    assert changed.warnings == expected["day"].warnings
+    copied = json.loads(store.path_for(sessions[0].id).read_text())
+    copied["id"] = "00000000-0000-4000-8000-000000000000"  # a copy by hand: counted once
+    store.path_for(copied["id"]).write_text(json.dumps(copied))
+    assert report(store, by="day").totals.to_dict() == changed.totals.to_dict()
+    drop_index(store)  # ...also when built from nothing
+    assert report(store, by="day").totals.to_dict() == changed.totals.to_dict()
+    assert len(worker_processes) == 8
+
+
 WRITER = textwrap.dedent("""
     import sys
     from mamba_agents.messages import Message, Usage

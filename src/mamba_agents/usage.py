@@ -13,6 +13,7 @@ from __future__ import annotations
 import fnmatch
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any, cast
@@ -20,10 +21,10 @@ from typing import TYPE_CHECKING, Any, cast
 from mamba_agents.errors import ConfigError
 from mamba_agents.messages import Usage
 from mamba_agents.store import ReportIndex, RequestSum, Store
-from mamba_agents.tokens import CostEstimator
 
 if TYPE_CHECKING:
     from mamba_agents.config import AgentSettings
+    from mamba_agents.tokens import CostEstimator
 
 __all__ = ["GROUPINGS", "Clock", "UsageReport", "UsageRow", "UsageTotals", "build_report"]
 
@@ -246,22 +247,26 @@ def build_report(
     query = _Query(by, start, stop, session, cwd)
     reports = store.reports(rebuild=rebuild)
     sums, labels = _from_index(reports.index, query)
-    estimator = CostEstimator(settings) if reprice else None
+    estimator = None
+    if reprice:
+        from mamba_agents.tokens import CostEstimator
+
+        estimator = CostEstimator(settings)
     week_start = 0 if start_of_week == "monday" else 6
-    groups: dict[str, UsageRow] = {}
-    for part in sums:
-        if model and not _model_matches(part.model, model):
-            continue
+
+    def key_of(part: RequestSum) -> str:
         if by in ("day", "week", "month"):
-            key = _period(clock.bucket_date(cast(int, part.key)), by, week_start)
-        elif by == "model":
-            key = part.model
-        elif by == "user":
-            key = cast(str, part.key) or UNKNOWN_USER
-        else:
-            key = cast(str, part.key)
+            return _period(clock.bucket_date(cast(int, part.key)), by, week_start)
+        if by == "model":
+            return part.model
+        if by == "user":
+            return cast(str, part.key) or UNKNOWN_USER
+        return cast(str, part.key)
+
+    groups: dict[str, UsageRow] = {}
+    for part in _merged(sums, key_of, model):
         priced = _priced(part, estimator)
-        group = groups.setdefault(key, UsageRow(key))
+        group = groups.setdefault(cast(str, part.key), UsageRow(cast(str, part.key)))
         group.totals.add(priced)
         group.breakdown.setdefault(part.model, UsageTotals()).add(priced)
     ordered = _order(groups, by)
@@ -299,6 +304,37 @@ def _from_index(
     )
     labels = index.session_labels() if query.by == "session" else {}
     return sums, labels
+
+
+def _merged(
+    sums: list[RequestSum], key_of: Callable[[RequestSum], str], model: str | None
+) -> list[RequestSum]:
+    """The sums of each row's key, model and cost source added up (a report by day may read
+    thousands of quarter hours); only models matching the glob `model`."""
+    merged: dict[tuple[str, str, str], list[Any]] = {}
+    for part in sums:
+        if model and not _model_matches(part.model, model):
+            continue
+        usage = part.usage
+        values = (
+            part.requests,
+            usage.input_tokens,
+            usage.output_tokens,
+            usage.cache_read_tokens,
+            usage.cache_write_tokens,
+            part.cost,
+        )
+        group = (key_of(part), part.model, part.source)
+        amounts = merged.get(group)
+        if amounts is None:
+            merged[group] = list(values)
+        else:
+            for index, value in enumerate(values):
+                amounts[index] += value
+    return [
+        RequestSum(key, model, source, requests, Usage(*tokens), cost)
+        for (key, model, source), (requests, *tokens, cost) in merged.items()
+    ]
 
 
 def _priced(part: RequestSum, estimator: CostEstimator | None) -> UsageTotals:

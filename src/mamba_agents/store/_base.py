@@ -11,7 +11,7 @@ from mamba_agents.errors import SessionError
 from mamba_agents.store._session import Session
 
 if TYPE_CHECKING:
-    from mamba_agents.store._usage_index import RequestSum, SearchHit
+    from mamba_agents.store._index_queries import RequestSum, SearchHit
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mamba_agents.store._usage_index import (
+from mamba_agents.store._index_queries import (
     HIT_END,
     HIT_START,
     IN_FOLDER,

@@ -18,11 +18,11 @@ from urllib.parse import urlsplit, urlunsplit
 
 from mamba_agents.errors import SessionError
 from mamba_agents.store._base import Reports, SessionRef, Store
+from mamba_agents.store._index_rows import epoch, searched_text, session_rows
 from mamba_agents.store._pg_index import PostgresIndex
 from mamba_agents.store._pg_schema import SCHEMA_VERSION, migrate, schema_version
 from mamba_agents.store._records import check_document
 from mamba_agents.store._session import FORMAT, VERSION, Session
-from mamba_agents.store._usage_index import epoch, searched_text, session_rows
 
 CONNECT_TIMEOUT = 10  # seconds
 _HEADER = "id, title, created_at, updated_at, model, cwd, forked_from, head"

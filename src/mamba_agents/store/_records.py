@@ -203,7 +203,7 @@ def check_state(record: object, where: str, messages: Mapping[str, Any]) -> dict
         _fail(_path(where, "kind"), " or ".join(STATE_KINDS), state.get("kind"))
     receipt = state.get("receipt")
     if receipt is not None:
-        _check_receipt(receipt, _path(where, "receipt"), messages)
+        check_receipt(receipt, _path(where, "receipt"), messages)
     return state
 
 
@@ -212,7 +212,7 @@ _RECEIPT_COUNTS = ("removed_count", "tokens_before", "tokens_after", "target_tok
                    "total_steps", "duration_ms")  # fmt: skip
 
 
-def _check_receipt(receipt: Mapping[str, Any], where: str, messages: Mapping[str, Any]) -> None:
+def check_receipt(receipt: Mapping[str, Any], where: str, messages: Mapping[str, Any]) -> None:
     """A compaction's or a workflow step's receipt: counts, costs and message ids."""
     for key in _RECEIPT_COUNTS:
         count = receipt.get(key)

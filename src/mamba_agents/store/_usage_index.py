@@ -4,6 +4,11 @@ Session files stay the source of truth. Saving a session updates its rows; befor
 index is reconciled with the files on disk (new, changed or deleted files by modification
 time and size), so a missing or stale index rebuilds itself and deleting it loses nothing.
 SQLite's locking makes concurrent writers safe.
+
+A report reads only the requests of the files that changed. Their words (for `mamba sessions
+search`) are read by the first search after it (`index_words`), so a report never pays for
+them. Reports by time read `buckets`: the requests summed per quarter hour, model and cost
+source, made again from `requests` by the first report after they changed.
 """
 
 from __future__ import annotations
@@ -12,312 +17,60 @@ import contextlib
 import logging
 import os
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, NamedTuple
 
 from mamba_agents.errors import SessionError
-from mamba_agents.messages import Usage, content_text
-from mamba_agents.store._session import Session, checked_document, read_text, scan_folder
+from mamba_agents.store._index_queries import (
+    HIT_END,
+    HIT_START,
+    IN_FOLDER,
+    RequestSum,
+    SearchHit,
+    in_folder,
+    match_expression,
+    request_sums_of,
+    request_sums_query,
+)
+from mamba_agents.store._index_rows import IndexedFile, session_rows, session_texts
+from mamba_agents.store._reading import PACKED, Chunk, attach_packed, read_chunks
+from mamba_agents.store._session import Session, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
-SCHEMA_VERSION = "4"
-_SCHEMA = """
+SCHEMA_VERSION = "5"
+BUCKET = 900  # seconds: every real UTC offset is a whole number of quarter hours
+_MESSAGE_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS requests_message ON requests (message_id)"
+# `words`: 1 when `messages` and `texts` hold the words of the file as `mtime_ns` and `size`
+# say it is; 0 when a search must read the file for them first.
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, path TEXT UNIQUE, mtime_ns INTEGER, size INTEGER,
-    cwd TEXT, title TEXT, updated_at TEXT, error TEXT);
+    cwd TEXT, title TEXT, updated_at TEXT, error TEXT, words INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS requests (
-    message_id TEXT PRIMARY KEY, session_id TEXT NOT NULL, ts REAL NOT NULL, model TEXT,
+    message_id TEXT NOT NULL, session_id TEXT NOT NULL, ts REAL NOT NULL, model TEXT,
     input INTEGER, output INTEGER, cache_read INTEGER, cache_write INTEGER,
     cost REAL, source TEXT, user TEXT);
-CREATE INDEX IF NOT EXISTS requests_ts ON requests (ts);
+{_MESSAGE_INDEX};
 CREATE INDEX IF NOT EXISTS requests_session ON requests (session_id);
 CREATE TABLE IF NOT EXISTS messages (
     id INTEGER PRIMARY KEY, session_id TEXT NOT NULL, message_id TEXT, role TEXT, ts REAL);
 CREATE INDEX IF NOT EXISTS messages_session ON messages (session_id);
 CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(
     body, tokenize = 'unicode61 remove_diacritics 2');
+CREATE TABLE IF NOT EXISTS buckets (
+    bucket INTEGER, model TEXT, source TEXT, requests INTEGER, input INTEGER, output INTEGER,
+    cache_read INTEGER, cache_write INTEGER, cost REAL);
 """
 # `texts` holds each searched message's words under the rowid of its row in `messages`.
-_TABLES = ("requests", "sessions", "messages", "texts")
-# What a session search finds: the words people typed and the answers they got.
-SEARCHED_ROLES = ("user", "assistant")
-
-
-def epoch(stamp: str) -> float:
-    return datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
-
-
-def _row(
-    session_id: str,
-    message_id: str,
-    created_at: str,
-    model: str | None,
-    tokens: tuple[int, ...],
-    cost: float | None,
-    source: str | None,
-    user: str | None,
-) -> tuple[object, ...]:
-    """The index row of one model request; `tokens` are the input, output, cache read and
-    cache write counts; `user` made it."""
-    return (
-        message_id,
-        session_id,
-        epoch(created_at),
-        model or "",
-        *tokens,
-        cost or 0.0,
-        source or "unpriced",
-        user or "",
-    )
-
-
-def priced_ids(kind: str | None, added: Iterable[str], receipt: dict[str, Any] | None) -> list[str]:
-    """The ids of the messages whose requests a state accounts for: those it added, and
-    for a compaction the requests that wrote its summary or scores."""
-    ids = list(added)
-    if kind == "compaction":
-        ids += (receipt or {}).get("request_ids") or []
-    return ids
-
-
-def session_rows(
-    session: Session, state_ids: Iterable[str] | None = None
-) -> list[tuple[object, ...]]:
-    """One row per assistant message with usage that a session's states (or the states
-    named) added; messages a fork copied belong to its origin."""
-    states = [session.states[s] for s in (session.states if state_ids is None else state_ids)]
-    records = {
-        message_id: session.messages[message_id].to_record()
-        for state in states
-        for message_id in priced_ids(state.kind, state.added, state.receipt)
-    }
-    return _record_rows(session.id, [state.to_record() for state in states], records)
-
-
-def _text_row(
-    session_id: str, message_id: str, role: str, created_at: str, content: object
-) -> tuple[object, ...] | None:
-    """The search row of one message, or None when it is not searched or has no text."""
-    body = searched_text(role, content)
-    if body is None:
-        return None
-    return (session_id, message_id, role, epoch(created_at), body)
-
-
-def searched_text(role: str, content: object) -> str | None:
-    """The words a search finds a message by (None: it is not searched)."""
-    body = content_text(content) if role in SEARCHED_ROLES else ""
-    return body if body.strip() else None
-
-
-def session_texts(
-    session: Session, state_ids: Iterable[str] | None = None
-) -> list[tuple[object, ...]]:
-    """The search rows of the messages a session's states (or the states named) added."""
-    states = (
-        session.states.values() if state_ids is None else (session.states[s] for s in state_ids)
-    )
-    rows = []
-    for state in states:
-        for message_id in state.added:
-            message = session.messages[message_id]
-            row = _text_row(
-                session.id, message_id, message.role, message.created_at, message.content
-            )
-            if row is not None:
-                rows.append(row)
-    return rows
-
-
-def _record_texts(
-    session_id: str, states: Iterable[dict[str, Any]], records: dict[str, dict[str, Any]]
-) -> list[tuple[object, ...]]:
-    """`session_texts` from a file's checked records."""
-    rows = []
-    for state in states:
-        for message_id in state.get("added") or ():
-            record = records[message_id]
-            row = _text_row(
-                session_id, message_id, record["role"], record["created_at"], record.get("content")
-            )
-            if row is not None:
-                rows.append(row)
-    return rows
-
-
-def _record_rows(
-    session_id: str, states: Iterable[dict[str, Any]], records: dict[str, dict[str, Any]]
-) -> list[tuple[object, ...]]:
-    """`session_rows` from checked records, without building messages (a report may read
-    thousands of files)."""
-    rows = []
-    for state in states:
-        added = priced_ids(state.get("kind"), state.get("added") or (), state.get("receipt"))
-        for message_id in added:
-            record = records[message_id]
-            usage = record.get("usage")
-            if record["role"] != "assistant" or not usage:
-                continue
-            tokens = (
-                usage.get("input_tokens") or 0,
-                usage.get("output_tokens") or 0,
-                usage.get("cache_read_tokens") or 0,
-                usage.get("cache_write_tokens") or 0,
-            )
-            rows.append(
-                _row(
-                    session_id,
-                    message_id,
-                    record["created_at"],
-                    record.get("model"),
-                    tokens,
-                    record.get("cost_usd"),
-                    record.get("cost_source"),
-                    state.get("user"),
-                )
-            )
-    return rows
-
-
-@dataclass(frozen=True)
-class _Document:
-    """What the index needs of a session file, read without building messages."""
-
-    id: str
-    cwd: str
-    title: str
-    updated_at: str
-    rows: list[tuple[object, ...]]
-    texts: list[tuple[object, ...]]
-
-
-def _read_document(path: str) -> _Document | None:
-    """The index's view of a session file, every field checked; None when it is gone."""
-    text = read_text(Path(path))
-    if text is None:
-        return None
-    data, records = checked_document(text, Path(path))
-    return _Document(
-        data["id"],
-        data.get("cwd") or "",
-        data.get("title") or "",
-        data.get("updated_at") or data["created_at"],
-        _record_rows(data["id"], data["states"], records),
-        _record_texts(data["id"], data["states"], records),
-    )
-
-
-class RequestSum(NamedTuple):
-    """Requests summed over one group: `key` is the time bucket (the request's time in
-    seconds divided by the bucket size, rounded down), the session id or None; `cost` sums
-    the costs recorded with the requests when they were made, by `source`: `reported` (the
-    provider's own), `estimated` (priced then) or `unpriced` (no price known then)."""
-
-    key: int | str | None
-    model: str
-    source: str
-    requests: int
-    usage: Usage
-    cost: float
-
-
-# Sessions (`s`) started in a folder or below it; its parameters come from `in_folder`.
-IN_FOLDER = "(s.cwd = ? OR substr(s.cwd, 1, ?) = ?)"
-
-
-def in_folder(cwd: str) -> list[object]:
-    """The parameters of `IN_FOLDER` for the folder `cwd`."""
-    folder = cwd.rstrip("/") or "/"
-    inside = folder.rstrip("/") + "/"
-    return [folder, len(inside), inside]
-
-
-def request_sums_query(
-    group_by: str,
-    *,
-    time_bucket: str,
-    tables: tuple[str, str],
-    start: float | None,
-    stop: float | None,
-    session_prefix: str | None,
-    cwd: str | None,
-    bucket_seconds: int,
-) -> tuple[str, list[object]]:
-    """The SQL (`?` placeholders) and parameters of `request_sums` over the request and
-    session tables named; `time_bucket` is the dialect's whole number of buckets (`r.ts / ?`,
-    rounded down)."""
-    groups = {"time": time_bucket, "session": "r.session_id", "user": 'r."user"', "model": "NULL"}
-    if group_by not in groups:
-        raise ValueError(f"group_by: expected one of {', '.join(groups)}, got {group_by!r}")
-    params: list[object] = [bucket_seconds] if group_by == "time" else []
-    where = []
-    if start is not None:
-        where.append("r.ts >= ?")
-        params.append(start)
-    if stop is not None:
-        where.append("r.ts < ?")
-        params.append(stop)
-    if session_prefix:
-        where.append("substr(r.session_id, 1, ?) = ?")
-        params += [len(session_prefix), session_prefix]
-    join = ""
-    if cwd:
-        join = f"JOIN {tables[1]} s ON s.id = r.session_id"
-        where.append(IN_FOLDER)
-        params += in_folder(cwd)
-    sql = (
-        f"SELECT {groups[group_by]}, r.model, r.source, COUNT(*), SUM(r.input), "
-        "SUM(r.output), SUM(r.cache_read), SUM(r.cache_write), SUM(r.cost) "
-        f"FROM {tables[0]} r {join} {'WHERE ' + ' AND '.join(where) if where else ''} "
-        "GROUP BY 1, 2, 3"
-    )
-    return sql, params
-
-
-def request_sums_of(rows: Iterable[Sequence[Any]]) -> list[RequestSum]:
-    """The rows of a `request_sums_query` as sums."""
-    return [
-        RequestSum(key, model, source, count, Usage(*map(int, tokens)), cost)
-        for key, model, source, count, *tokens, cost in rows
-    ]
-
-
-class SearchHit(NamedTuple):
-    """A session whose messages match a search: its best-ranked message, a one-line
-    snippet of it (the matched words marked `HIT_START` ... `HIT_END`, unless the search
-    asks for other marks), and how many of its messages matched."""
-
-    session_id: str
-    title: str
-    cwd: str
-    updated_at: str
-    message_id: str
-    role: str
-    created_at: float
-    snippet: str
-    hits: int
-    score: float
-
-
-HIT_START, HIT_END = "\ue000", "\ue001"
-
-
-def search_terms(words: str) -> tuple[list[str], list[str]]:
-    """The phrases (in quotes) and the single words of what a person typed."""
-    parts = words.split('"')
-    phrases = [part.strip() for part in parts[1::2] if part.strip()]
-    return phrases, " ".join(parts[::2]).split()
-
-
-def match_expression(words: str) -> str:
-    """A full-text query from what a person typed: every word must occur (in any order);
-    quotes keep a phrase together. Nothing typed is read as query syntax."""
-    phrases, terms = search_terms(words)
-    return " ".join(f'"{term}"' for term in [*phrases, *terms])
+_TABLES = ("requests", "sessions", "messages", "texts", "buckets")
+_TIME_BUCKET = "CAST(r.ts / ? AS INTEGER)"
+# From this many files to read into an empty index, its index of message ids is made after
+# the rows are in (faster than keeping it up to date row by row).
+BULK_FILES = 200
+_REQUEST = "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+_SESSION = "INSERT OR REPLACE INTO sessions VALUES (?,?,?,?,?,?,?,?,?)"
 
 
 @dataclass(frozen=True)
@@ -330,15 +83,6 @@ class Refresh:
 
 
 INDEX_NAME = ".index.sqlite3"
-
-
-def _forget_texts(db: sqlite3.Connection, session_id: str) -> None:
-    """Drop a session's messages from the search index."""
-    db.execute(
-        "DELETE FROM texts WHERE rowid IN (SELECT id FROM messages WHERE session_id = ?)",
-        (session_id,),
-    )
-    db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
 
 
 class UsageIndex:
@@ -359,10 +103,7 @@ class UsageIndex:
             with contextlib.suppress(sqlite3.OperationalError):
                 version = db.execute("SELECT value FROM meta WHERE key='schema'").fetchone()
             if version is None or version[0] != SCHEMA_VERSION:
-                db.executescript(
-                    "".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES) + _SCHEMA
-                )
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+                _create(db)
             with db:
                 yield db
         finally:
@@ -373,6 +114,9 @@ class UsageIndex:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         db = sqlite3.connect(self.path, timeout=30)
         try:
+            # A new file's pages: fewer, larger ones are faster to write when it is built
+            # from thousands of files (a file made before keeps its own).
+            db.execute("PRAGMA page_size=16384")
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
         except sqlite3.Error:
@@ -392,92 +136,105 @@ class UsageIndex:
 
     def record(self, session: Session, path: Path, new_states: list[str] | None = None) -> None:
         """Index a session file just written: only the requests of `new_states` when the
-        index already holds the rest, else all of them."""
+        index already holds the rest, else all of them. Their words are indexed with them,
+        unless the index lacks the words of the session's earlier states (then the next
+        search reads the file for all of them)."""
         info = path.stat()
-        document = _Document(
-            session.id,
-            session.cwd,
-            session.title,
-            session.updated_at,
-            session_rows(session, new_states),
-            session_texts(session, new_states),
-        )
         with self.connect() as db:
-            self._store(
-                db, document, str(path), info.st_mtime_ns, info.st_size, replace=new_states is None
-            )
-
-    def _store(
-        self,
-        db: sqlite3.Connection,
-        document: _Document,
-        path: str,
-        mtime_ns: int,
-        size: int,
-        *,
-        replace: bool = True,
-    ) -> int:
-        if replace:
-            db.execute("DELETE FROM requests WHERE session_id = ?", (document.id,))
-            _forget_texts(db, document.id)
-        db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, document.id))
-        db.executemany(
-            "INSERT OR REPLACE INTO requests VALUES (?,?,?,?,?,?,?,?,?,?,?)", document.rows
-        )
-        if document.texts:
-            first = db.execute("SELECT COALESCE(MAX(id), 0) + 1 FROM messages").fetchone()[0]
-            numbered = list(enumerate(document.texts, first))
-            db.executemany(
-                "INSERT INTO messages VALUES (?,?,?,?,?)", [(n, *row[:4]) for n, row in numbered]
-            )
-            db.executemany(
-                "INSERT INTO texts (rowid, body) VALUES (?,?)", [(n, row[4]) for n, row in numbered]
-            )
-        db.execute(
-            "INSERT INTO sessions VALUES (?,?,?,?,?,?,?,NULL)",
-            (document.id, path, mtime_ns, size, document.cwd, document.title, document.updated_at),
-        )
-        return len(document.rows)
+            if new_states is None:
+                _forget(db, session.id, str(path))
+                words = True
+            else:
+                row = db.execute("SELECT words FROM sessions WHERE id = ?", (session.id,))
+                words = bool((row.fetchone() or (0,))[0])
+                db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (str(path), session.id))
+            _requests_changed(db)
+            db.executemany(_REQUEST, session_rows(session, new_states))
+            if words:
+                _add_texts(db, Chunk([], session_texts(session, new_states)))
+            db.execute(
+                _SESSION,
+                (session.id, str(path), info.st_mtime_ns, info.st_size, session.cwd,
+                 session.title, session.updated_at, None, int(words)),
+            )  # fmt: skip
 
     def refresh(self, *, rebuild: bool = False) -> Refresh:
-        """Bring the index in line with the session files of its folder."""
+        """Bring the index's requests in line with the session files of its folder (the
+        words of the files read are left to the next search: `index_words`)."""
         on_disk, _ = scan_folder(self.folder)
-        warnings: list[str] = []
-        indexed = removed = 0
         with self.connect() as db:
             if rebuild:
-                for table in _TABLES:
-                    db.execute(f"DELETE FROM {table}")
-            known = {
-                row[0]: (row[1], row[2], row[3], row[4])
-                for row in db.execute("SELECT path, mtime_ns, size, id, error FROM sessions")
-            }
-            for path, (_mtime, _size, session_id, _error) in known.items():
-                if path not in on_disk:
-                    db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
-                    _forget_texts(db, session_id)
-                    db.execute("DELETE FROM sessions WHERE path = ?", (path,))
-                    removed += 1
-            for path, (mtime_ns, size) in sorted(on_disk.items()):
-                previous = known.get(path)
-                if previous and previous[:2] == (mtime_ns, size):
-                    if previous[3]:
-                        warnings.append(previous[3])
-                    continue
-                try:
-                    document = _read_document(path)
-                except SessionError as exc:
-                    message = str(exc)
-                    warnings.append(message)
-                    db.execute("DELETE FROM sessions WHERE path = ?", (path,))
-                    db.execute(
-                        "INSERT INTO sessions (id, path, mtime_ns, size, error) VALUES (?,?,?,?,?)",
-                        (f"damaged:{path}", path, mtime_ns, size, message),
-                    )
-                    continue
-                if document is not None:  # else deleted since the scan: the next refresh drops it
-                    indexed += self._store(db, document, path, mtime_ns, size)
-        return Refresh(indexed, removed, warnings)
+                _create(db)
+            known = _known(db)
+            if {path: stamp[:2] for path, stamp in known.items()} != on_disk:
+                attach_packed(db)
+                db.execute("BEGIN IMMEDIATE")  # the write lock: the index as it is now
+                return self._reconcile(db, _known(db), on_disk)
+        return Refresh(0, 0, [known[path][3] or "" for path in sorted(known) if known[path][3]])
+
+    @staticmethod
+    def _reconcile(
+        db: sqlite3.Connection,
+        known: dict[str, tuple[int, int, str, str | None]],
+        on_disk: dict[str, tuple[int, int]],
+    ) -> Refresh:
+        """Drop the files gone, read those new or changed (in a write transaction)."""
+        warnings: list[str] = []
+        gone = [path for path in known if path not in on_disk]
+        changed = []
+        for path, stamp in sorted(on_disk.items()):
+            previous = known.get(path)
+            if previous is None or previous[:2] != stamp:
+                changed.append((path, *stamp))
+            elif previous[3]:
+                warnings.append(previous[3])
+        for path in gone + [path for path, *_ in changed if path in known]:
+            _forget(db, known[path][2], path)
+        _requests_changed(db)
+        # Into an empty index, many files: their rows are indexed at the end.
+        bulk = not known and len(changed) >= BULK_FILES
+        if bulk:
+            db.execute("DROP INDEX requests_message")
+            db.execute("DROP INDEX requests_session")
+        indexed = 0
+        sessions: list[tuple[object, ...]] = []
+        for chunk in read_chunks(changed, words=False):
+            for path, mtime_ns, size, read in chunk.files:
+                if isinstance(read, SessionError):
+                    warnings.append(str(read))
+                    sessions.append(_damage_row(path, mtime_ns, size, read))
+                elif read is not None:  # else deleted since the scan: the next refresh drops it
+                    sessions.append(_session_row(read, path, mtime_ns, size, words=False))
+            if chunk.packed is None:
+                indexed += len(chunk.rows)
+                db.executemany(_REQUEST, chunk.rows)
+            else:
+                db.deserialize(chunk.packed, name=PACKED)
+                indexed += db.execute(f"INSERT INTO requests SELECT * FROM {PACKED}.r").rowcount
+        db.executemany(_SESSION, sessions)
+        if bulk:
+            _index_message_ids(db)
+            db.execute("CREATE INDEX requests_session ON requests (session_id)")
+            _sum_buckets(db)  # now, while the requests are in memory
+        warnings.sort()
+        return Refresh(indexed, len(gone), warnings)
+
+    def index_words(self) -> None:
+        """Index the words of the files whose words the index lacks (read by a report)."""
+        pending = "SELECT path, mtime_ns, size FROM sessions WHERE words = 0 AND error IS NULL"
+        with self.connect() as db:
+            if db.execute(pending + " LIMIT 1").fetchone() is None:
+                return
+            attach_packed(db)
+            db.execute("BEGIN IMMEDIATE")  # the write lock: the list as it is now
+            for chunk in read_chunks(db.execute(pending).fetchall(), words=True):
+                _add_texts(db, chunk)
+                # A file damaged, gone or changed since the report: the next refresh reads it
+                # again (and drops these words).
+                db.executemany(
+                    "UPDATE sessions SET words = 1 WHERE path = ?",
+                    [(path,) for path, *_, read in chunk.files if isinstance(read, IndexedFile)],
+                )
 
     def request_sums(
         self,
@@ -487,24 +244,25 @@ class UsageIndex:
         stop: float | None = None,
         session_prefix: str | None = None,
         cwd: str | None = None,
-        bucket_seconds: int = 900,
+        bucket_seconds: int = BUCKET,
     ) -> list[RequestSum]:
         """Requests summed by model and cost source within each group: `time` (buckets of
         `bucket_seconds`), `session`, `user` or `model` (one group). Only requests made from
         `start` (epoch seconds) until before `stop`, in sessions whose id starts with
         `session_prefix`, started in folder `cwd` or below it."""
-        sql, params = request_sums_query(
-            group_by,
-            time_bucket="CAST(r.ts / ? AS INTEGER)",
-            tables=("requests", "sessions"),
-            start=start,
-            stop=stop,
-            session_prefix=session_prefix,
-            cwd=cwd,
-            bucket_seconds=bucket_seconds,
-        )
         with self.connect() as db:
-            return request_sums_of(db.execute(sql, params).fetchall())
+            if (
+                group_by == "time"
+                and bucket_seconds == BUCKET
+                and not session_prefix
+                and not cwd
+                and all(t is None or t > 0 for t in (start, stop))  # CAST rounds to zero
+                and _buckets_ready(db)
+            ):
+                return request_sums_of(_bucket_sums(db, start, stop))
+            return request_sums_of(
+                _requests_sums(db, group_by, start, stop, session_prefix, cwd, bucket_seconds)
+            )
 
     def search(
         self,
@@ -523,6 +281,15 @@ class UsageIndex:
         expression = match_expression(words)
         if not expression:
             return []
+        try:
+            self.index_words()
+        except (sqlite3.Error, OSError) as exc:
+            if self._memory is not None:
+                raise
+            log.warning("%s: cannot index the words (%s): searching the files", self.path, exc)
+            memory = UsageIndex(self.folder, in_memory=True)
+            memory.refresh()
+            return memory.search(words, start=start, cwd=cwd, model=model, limit=limit, marks=marks)
         where = []
         params: list[object] = [expression]
         if start is not None:
@@ -580,3 +347,147 @@ class UsageIndex:
                     "SELECT id, title, cwd, updated_at FROM sessions WHERE error IS NULL"
                 )
             }
+
+
+def _create(db: sqlite3.Connection) -> None:
+    """An empty index of the current schema, whatever was there before."""
+    db.executescript("".join(f"DROP TABLE IF EXISTS {table};" for table in _TABLES) + _SCHEMA)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('schema', ?)", (SCHEMA_VERSION,))
+    db.commit()
+
+
+def _known(db: sqlite3.Connection) -> dict[str, tuple[int, int, str, str | None]]:
+    """The files the index holds: path: modification time, size, session id, damage."""
+    rows = db.execute("SELECT path, mtime_ns, size, id, error FROM sessions")
+    return {path: (mtime_ns, size, id_, error) for path, mtime_ns, size, id_, error in rows}
+
+
+def _damage_row(path: str, mtime_ns: int, size: int, damage: SessionError) -> tuple[object, ...]:
+    return (f"damaged:{path}", path, mtime_ns, size, None, None, None, str(damage), 0)
+
+
+def _session_row(
+    read: IndexedFile, path: str, mtime_ns: int, size: int, *, words: bool
+) -> tuple[object, ...]:
+    return (read.id, path, mtime_ns, size, read.cwd, read.title, read.updated_at, None, int(words))
+
+
+def _forget(db: sqlite3.Connection, session_id: str, path: str) -> None:
+    """Drop a session's requests, words and file from the index."""
+    db.execute("DELETE FROM requests WHERE session_id = ?", (session_id,))
+    db.execute(
+        "DELETE FROM texts WHERE rowid IN (SELECT id FROM messages WHERE session_id = ?)",
+        (session_id,),
+    )
+    db.execute("DELETE FROM messages WHERE session_id = ?", (session_id,))
+    db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (path, session_id))
+
+
+def _add_texts(db: sqlite3.Connection, chunk: Chunk) -> None:
+    """Add the search rows (`session_texts`) of a chunk to `messages` and `texts`."""
+    first = db.execute("SELECT COALESCE(MAX(id), 0) FROM messages").fetchone()[0]
+    if chunk.packed is not None:
+        db.deserialize(chunk.packed, name=PACKED)
+        rows = f"FROM {PACKED}.t ORDER BY rowid"
+        db.execute(f"INSERT INTO messages SELECT ? + rowid, c0, c1, c2, c3 {rows}", (first,))
+        db.execute(f"INSERT INTO texts (rowid, body) SELECT ? + rowid, c4 {rows}", (first,))
+        return
+    numbered = list(enumerate(chunk.rows, first + 1))
+    db.executemany(
+        "INSERT INTO messages VALUES (?,?,?,?,?)", [(n, *row[:4]) for n, row in numbered]
+    )
+    db.executemany(
+        "INSERT INTO texts (rowid, body) VALUES (?,?)", [(n, row[4]) for n, row in numbered]
+    )
+
+
+def _index_message_ids(db: sqlite3.Connection) -> None:
+    """Index the message ids of rows added without that index; a message id found twice
+    keeps its last row, as INSERT OR REPLACE would have."""
+    try:
+        db.execute(_MESSAGE_INDEX)
+    except sqlite3.IntegrityError:
+        db.execute(
+            "DELETE FROM requests WHERE rowid NOT IN "
+            "(SELECT MAX(rowid) FROM requests GROUP BY message_id)"
+        )
+        db.execute(_MESSAGE_INDEX)
+
+
+def _requests_changed(db: sqlite3.Connection) -> None:
+    """The sums in `buckets` are out of date (`requests` changes in this transaction)."""
+    db.execute("DELETE FROM meta WHERE key = 'buckets'")
+
+
+def _buckets_ready(db: sqlite3.Connection) -> bool:
+    """Whether `buckets` holds the sums of the requests; made now when out of date (False
+    when they cannot be: an index that cannot be written)."""
+    ready = "SELECT 1 FROM meta WHERE key = 'buckets'"
+    if db.execute(ready).fetchone() is not None:
+        return True
+    try:
+        db.execute("BEGIN IMMEDIATE")
+        if db.execute(ready).fetchone() is None:  # else made meanwhile by another process
+            _sum_buckets(db)
+        db.commit()
+    except sqlite3.OperationalError:
+        db.rollback()
+        return False
+    return True
+
+
+def _sum_buckets(db: sqlite3.Connection) -> None:
+    """Sum the requests into `buckets` (in a write transaction)."""
+    sums, params = request_sums_query(
+        "time", time_bucket=_TIME_BUCKET, tables=("requests", "sessions"), start=None,
+        stop=None, session_prefix=None, cwd=None, bucket_seconds=BUCKET,
+    )  # fmt: skip
+    db.execute("DELETE FROM buckets")
+    db.execute(f"INSERT INTO buckets {sums}", params)
+    db.execute("INSERT OR REPLACE INTO meta VALUES ('buckets', '1')")
+
+
+def _bucket_sums(
+    db: sqlite3.Connection, start: float | None, stop: float | None
+) -> list[tuple[object, ...]]:
+    """The sums by quarter hour of the requests from `start` until before `stop`: those of
+    whole quarter hours from `buckets`, those of a quarter hour `start` or `stop` cuts from
+    the requests themselves."""
+    first, last = -(2**63), 2**63 - 1  # the whole buckets: from first until before last
+    rows: list[tuple[object, ...]] = []
+    if start is not None:
+        first = -int(-start // BUCKET)
+        if first * BUCKET != start:
+            edge = first * BUCKET if stop is None else min(first * BUCKET, stop)
+            rows += _requests_sums(db, "time", start, edge, None, None, BUCKET)
+    if stop is not None:
+        last = int(stop // BUCKET)
+        if last * BUCKET != stop and last >= first:
+            rows += _requests_sums(db, "time", last * BUCKET, stop, None, None, BUCKET)
+    rows += db.execute(
+        "SELECT * FROM buckets WHERE bucket >= ? AND bucket < ?", (first, last)
+    ).fetchall()
+    return rows
+
+
+def _requests_sums(
+    db: sqlite3.Connection,
+    group_by: str,
+    start: float | None,
+    stop: float | None,
+    session_prefix: str | None,
+    cwd: str | None,
+    bucket_seconds: int,
+) -> list[tuple[object, ...]]:
+    """`request_sums` from the requests themselves."""
+    sql, params = request_sums_query(
+        group_by,
+        time_bucket=_TIME_BUCKET,
+        tables=("requests", "sessions"),
+        start=start,
+        stop=stop,
+        session_prefix=session_prefix,
+        cwd=cwd,
+        bucket_seconds=bucket_seconds,
+    )
+    return db.execute(sql, params).fetchall()
