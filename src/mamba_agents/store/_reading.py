@@ -53,11 +53,15 @@ def read_chunks(files: Sequence[File], *, words: bool) -> Iterator[Chunk]:
         yield _read(files, words)
         return
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
     from multiprocessing import get_context
 
     chunks = [files[start : start + _CHUNK] for start in range(0, len(files), _CHUNK)]
-    with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
-        yield from pool.map(_read_packed, chunks, [words] * len(chunks))
+    try:
+        with ProcessPoolExecutor(workers, mp_context=get_context("fork")) as pool:
+            yield from pool.map(_read_packed, chunks, [words] * len(chunks))
+    except BrokenProcessPool:  # a worker killed (out of memory, a signal)
+        raise SessionError("a process reading the session files was stopped") from None
 
 
 def _read(files: Sequence[File], words: bool) -> Chunk:
