@@ -33,6 +33,12 @@ def closed_circuits() -> None:
     reset_breakers()
 
 
+def drop_index(store: Any) -> None:
+    """Delete a session store's usage index (it is rebuilt by itself)."""
+    for path in store.root.glob(".index.sqlite3*"):
+        path.unlink()
+
+
 @pytest.fixture
 def worker_processes(monkeypatch) -> list[int]:
     """The usage index reads files in two worker processes from 4 files to read, 2 at a

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from conftest import MAMBA, mamba_env, run_mamba
+from conftest import MAMBA, drop_index, mamba_env, run_mamba
 from terminal import Terminal
 
 from mamba_agents.messages import Message, Usage
@@ -83,11 +83,6 @@ def test_the_index_follows_the_files(store):
     assert len(result.hits) == 1 and "broken.json" in result.warnings[0]
     store.index.path.unlink()  # gone: rebuilt by itself
     assert [h.session_id for h in search_sessions(store, "subject").hits] == [kept.id]
-
-
-def drop_index(store: SessionStore) -> None:
-    for path in store.root.glob(".index.sqlite3*"):
-        path.unlink()
 
 
 def reworded(store: SessionStore, session: Session, old: str, new: str) -> None:

@@ -4,13 +4,14 @@ prices, damaged files, concurrent writers and a rebuilt index."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime
 
 import pytest
-from conftest import run_mamba, session_files
+from conftest import drop_index, run_mamba, session_files
 
 from mamba_agents.config import AgentSettings
 from mamba_agents.messages import Message, Usage
@@ -372,11 +373,6 @@ def test_sums_by_time_from_the_buckets_are_those_of_the_requests(store):
     assert buckets == requests and sum(s.requests for s in buckets) == 7
 
 
-def drop_index(store: SessionStore) -> None:
-    for path in store.root.glob(".index.sqlite3*"):
-        path.unlink()
-
-
 def test_worker_processes_build_and_update_the_index(store, worker_processes, monkeypatch):
     """Many files are read by worker processes: from nothing, again (--rebuild), when some
     changed, and with a message id in two files (it counts once); the numbers are those of
@@ -430,9 +426,17 @@ def test_worker_processes_build_and_update_the_index(store, worker_processes, mo
     copied["id"] = "00000000-0000-4000-8000-000000000000"  # a copy by hand: counted once
     store.path_for(copied["id"]).write_text(json.dumps(copied))
     assert report(store, by="day").totals.to_dict() == changed.totals.to_dict()
-    drop_index(store)  # ...also when built from nothing
-    assert report(store, by="day").totals.to_dict() == changed.totals.to_dict()
+    for session in sessions[5:]:  # ...also beside files the workers read again
+        os.utime(store.path_for(session.id), ns=(1, 1))
+    copied["id"] = "00000000-0000-4000-8000-000000000002"
+    store.path_for(copied["id"]).write_text(json.dumps(copied))
+    beside = report(store, by="day")
+    assert beside.totals.to_dict() == changed.totals.to_dict()
+    assert beside.index_error is None  # the index on disk took it
     assert len(worker_processes) == 8
+    drop_index(store)  # ...and when the index is built from nothing
+    assert report(store, by="day").totals.to_dict() == changed.totals.to_dict()
+    assert len(worker_processes) == 10
 
 
 WRITER = textwrap.dedent("""

@@ -210,7 +210,8 @@ class UsageIndex:
                 db.executemany(_REQUEST, chunk.rows)
             else:
                 db.deserialize(chunk.packed, name=PACKED)
-                indexed += db.execute(f"INSERT INTO requests SELECT * FROM {PACKED}.r").rowcount
+                copy = f"INSERT OR REPLACE INTO requests SELECT * FROM {PACKED}.r ORDER BY rowid"
+                indexed += db.execute(copy).rowcount
         db.executemany(_SESSION, sessions)
         if bulk:
             _index_message_ids(db)
