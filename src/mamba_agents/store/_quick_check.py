@@ -10,7 +10,6 @@ dropped from what this returns, so it serves readers that need only known fields
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Annotated, Any, Literal, Required, TypedDict
 
@@ -18,6 +17,7 @@ import msgspec
 
 from mamba_agents.store._records import (
     MAX_TOKENS,
+    check_ids,
     check_parents,
     check_receipt,
     check_tool_call,
@@ -114,8 +114,8 @@ def _checked_links(data: dict[str, Any], file_id: str) -> dict[str, dict[str, An
     parents: dict[str, str | None] = {}
     for state in data["states"]:
         _from_iso(state["created_at"])
-        _known(state.get("added"), messages)
-        _known(state.get("context"), messages)
+        check_ids(state, "", "added", messages)
+        check_ids(state, "", "context", messages)
         if state.get("receipt") is not None:
             check_receipt(state["receipt"], "", messages)
         parents[state["id"]] = state.get("parent_id")
@@ -125,9 +125,3 @@ def _checked_links(data: dict[str, Any], file_id: str) -> dict[str, dict[str, An
     if data.get("head") is not None and data["head"] not in parents:
         raise ValueError
     return messages
-
-
-def _known(ids: list[str] | None, messages: Mapping[str, Any]) -> None:
-    for item in ids or ():
-        if item not in messages:
-            raise ValueError

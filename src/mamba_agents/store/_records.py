@@ -137,7 +137,8 @@ def _amount(record: Mapping[str, Any], where: str, key: str) -> None:
         _fail(_path(where, key), "a number >= 0", value)
 
 
-def _ids(record: Mapping[str, Any], where: str, key: str, known: Mapping[str, Any]) -> None:
+def check_ids(record: Mapping[str, Any], where: str, key: str, known: Mapping[str, Any]) -> None:
+    """The field `key` of `record`, if any, lists ids that are all in `known`."""
     for item in record.get(key) or ():
         if type(item) is not str or item not in known:
             _fail(_path(where, key), "ids of messages in this file", item)
@@ -197,8 +198,8 @@ def check_state(record: object, where: str, messages: Mapping[str, Any]) -> dict
     """One state record; the messages it names must be in `messages`."""
     state = STATE.check(record, where)
     _timestamp(state, where, "created_at")
-    _ids(state, where, "added", messages)
-    _ids(state, where, "context", messages)
+    check_ids(state, where, "added", messages)
+    check_ids(state, where, "context", messages)
     if state.get("kind", "turn") not in STATE_KINDS:
         _fail(_path(where, "kind"), " or ".join(STATE_KINDS), state.get("kind"))
     receipt = state.get("receipt")
@@ -222,7 +223,7 @@ def check_receipt(receipt: Mapping[str, Any], where: str, messages: Mapping[str,
     for key in ("removed_ids", "request_ids"):
         if type(receipt.get(key, [])) is not list:
             _fail(_path(where, key), "a list of message ids", receipt.get(key))
-    _ids(receipt, where, "request_ids", messages)
+    check_ids(receipt, where, "request_ids", messages)
     for key in ("note", "strategy", "error", "status", "agent", "workflow"):
         if type(receipt.get(key)) not in _TEXT:
             _fail(_path(where, key), "text", receipt.get(key))
