@@ -8,7 +8,8 @@ models, prompts and answers of a dozen words drawn from a 2,000-word vocabulary)
 measures whole-process wall time of: the first report (the index is built from the files:
 cold), `mamba usage --rebuild`, the first search after them (which reads the words of every
 file), the warm daily report, `--since 7d`, `--by session`, and warm
-searches for a common word, a rare one, one in nearly every message, and a two-word phrase.
+searches for a common word, a rare one, one in 44% of messages (the most BM25 ranks), one in
+nearly every message (no weight: the latest sessions first), and a two-word phrase.
 
 With --ccusage, also writes the very same requests as Claude Code logs (_claude_logs.py),
 installs ccusage 20 from npm into a cache folder the first time, checks that its daily report
@@ -252,7 +253,8 @@ def main() -> None:
     for label, query in (
         ("`mamba sessions search w10` (a common word: 1 message in 10)", ["w10"]),
         ("`mamba sessions search w1500` (a rare word)", ["w1500"]),
-        ("`mamba sessions search w1` (in nearly every message: worst case)", ["w1"]),
+        ("`mamba sessions search w5` (in 44% of messages: the most that BM25 ranks)", ["w5"]),
+        ("`mamba sessions search w1` (in nearly every message: no weight, latest first)", ["w1"]),
         ('`mamba sessions search "w2 w3"` (a phrase)', ['"w2 w3"']),
     ):
         figures = measure([mamba, "sessions", "search", *query], args.runs, env)

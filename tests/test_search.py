@@ -45,6 +45,45 @@ def test_sessions_are_ranked_with_a_marked_snippet_of_the_best_match(store):
     assert len(search_sessions(store, '"door squeaks"').hits) == 1
 
 
+def written(store: SessionStore, day: int, *texts: str) -> Session:
+    """A saved session of one user message per text, written an hour apart on `day` of
+    November 2026."""
+    session = Session(cwd="/w")
+    messages = [
+        Message(role="user", content=text, created_at=f"2026-11-{day:02d}T{hour:02d}:00:00.000Z")
+        for hour, text in enumerate(texts, 10)
+    ]
+    session.add_state(parent_id=None, new_messages=messages)
+    store.save(session)
+    return session
+
+
+def test_a_word_that_tells_sessions_apart_ranks_them_by_bm25(store):
+    # "kettle" is in 3 messages of 8: the session that says it most comes first, though older.
+    dense = written(store, 1, "kettle kettle kettle", "tea")
+    light = written(store, 2, "a long line that mentions the kettle once among many words", "tea")
+    written(store, 3, "kettle and cups", "tea", "tea", "milk")
+    hits = search_sessions(store, "kettle").hits
+    assert hits[0].session_id == dense.id and hits[-1].session_id == light.id
+    assert all(hit.score < 0 for hit in hits)
+
+
+def test_words_in_half_the_messages_or_more_list_the_latest_sessions_first(store):
+    # BM25 gives no weight to a word found in half the messages or more: the sessions whose
+    # latest hit is latest come first, each with that hit.
+    old = written(store, 1, "the the the the", "the")
+    new = written(store, 20, "all of the words", "other")
+    middle = written(store, 9, "the", "the tea at the end")
+    hits = search_sessions(store, "the").hits
+    assert [hit.session_id for hit in hits] == [new.id, middle.id, old.id]
+    assert hits[1].snippet == f"{HIT_START}the{HIT_END} tea at {HIT_START}the{HIT_END} end"
+    assert [hit.hits for hit in hits] == [1, 2, 2]
+    assert {hit.score for hit in hits} == {0.0}
+    # A rarer word beside it carries weight again: ranked by BM25.
+    assert [h.session_id for h in search_sessions(store, "the tea").hits] == [middle.id]
+    assert search_sessions(store, "the tea").hits[0].score < 0
+
+
 def test_typed_query_syntax_is_only_words(store):
     said(store, 'use AND or OR with NOT (carefully) * and quotes"')
     for words in ('AND OR NOT ( " *', "NEAR(a b)", "col:value", "-x", '"', ""):
@@ -171,8 +210,11 @@ def test_cli_search_piped_json_and_no_match(home, mamba, server):
     short, _updated, title, snippet = line.split("\t")
     assert title == "where did I put the spare keys"
     assert "spare keys" in snippet and HIT_START not in snippet
-    [hit] = run_mamba("sessions", "search", "spare", "--json", home=home).json()
+    found = run_mamba("sessions", "search", "spare", "--json", home=home)
+    [hit] = found.json()
     assert hit["id"].startswith(short) and hit["matching_messages"] == 2
+    # "spare" is in half the messages: no weight, and a rank of 0 (not -0.0)
+    assert '"rank": 0.0' in found.stdout
     assert hit["snippet"].endswith("where did I put the spare keys")
     none = run_mamba("sessions", "search", "zebra", home=home)
     assert none.code == 0 and none.stdout == "" and "no session matches" in none.stderr

@@ -111,8 +111,14 @@ def search_terms(words: str) -> tuple[list[str], list[str]]:
     return phrases, " ".join(parts[::2]).split()
 
 
+def match_parts(words: str) -> list[str]:
+    """The full-text query of each phrase and word a person typed (nothing typed is read as
+    query syntax)."""
+    phrases, terms = search_terms(words)
+    return [f'"{term}"' for term in [*phrases, *terms]]
+
+
 def match_expression(words: str) -> str:
     """A full-text query from what a person typed: every word must occur (in any order);
-    quotes keep a phrase together. Nothing typed is read as query syntax."""
-    phrases, terms = search_terms(words)
-    return " ".join(f'"{term}"' for term in [*phrases, *terms])
+    quotes keep a phrase together."""
+    return " ".join(match_parts(words))

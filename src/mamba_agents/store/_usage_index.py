@@ -30,6 +30,7 @@ from mamba_agents.store._index_queries import (
     SearchHit,
     in_folder,
     match_expression,
+    match_parts,
     request_sums_of,
     request_sums_query,
 )
@@ -278,7 +279,8 @@ class UsageIndex:
         """The sessions whose user or assistant messages hold every word of `words`, best
         ranked first (BM25): only messages from `start` (epoch seconds) on, sessions started
         in folder `cwd` or below it, sessions with a request to a model matching the glob
-        `model`."""
+        `model`. When no part of `words` carries weight in BM25 (each is found in half the
+        messages or more), the sessions whose latest hit is latest come first."""
         expression = match_expression(words)
         if not expression:
             return []
@@ -291,13 +293,13 @@ class UsageIndex:
             memory = UsageIndex(self.folder, in_memory=True)
             memory.refresh()
             return memory.search(words, start=start, cwd=cwd, model=model, limit=limit, marks=marks)
-        where = []
+        where: list[str] = []
         params: list[object] = [expression]
         if start is not None:
             where.append("m.ts >= ?")
             params.append(start)
         if cwd:
-            where.append(IN_FOLDER)
+            where.append(f"m.session_id IN (SELECT s.id FROM sessions s WHERE {IN_FOLDER})")
             params += in_folder(cwd)
         if model:
             where.append(
@@ -305,22 +307,9 @@ class UsageIndex:
                 "AND (r.model GLOB ? OR substr(r.model, instr(r.model, '/') + 1) GLOB ?))"
             )
             params += [model, model]
-        # The matches are ranked first (bm25 works only in the full-text query itself); then
-        # SQLite gives the bare columns of the row that holds MIN(): each session's best hit.
-        best = (
-            "WITH h AS MATERIALIZED ("
-            "SELECT rowid AS rid, bm25(texts) AS score FROM texts WHERE texts MATCH ?) "
-            "SELECT m.session_id, h.rid, m.message_id, m.role, m.ts, MIN(h.score), COUNT(*), "
-            "s.title, s.cwd, s.updated_at FROM h JOIN messages m ON m.id = h.rid "
-            "JOIN sessions s ON s.id = m.session_id "
-            f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-            "GROUP BY m.session_id ORDER BY 6 LIMIT ?"
-        )
-        snippet = (
-            "SELECT snippet(texts, 0, ?, ?, '…', 24) FROM texts WHERE texts MATCH ? AND rowid = ?"
-        )
         with self.connect() as db:
-            rows = db.execute(best, [*params, limit]).fetchall()
+            query = _best_hits if _carries_weight(db, match_parts(words)) else _latest_hits
+            rows = db.execute(query(where), [*params, limit]).fetchall()
             return [
                 SearchHit(
                     session_id=row[0],
@@ -331,7 +320,7 @@ class UsageIndex:
                     role=row[3],
                     created_at=row[4],
                     snippet=" ".join(
-                        db.execute(snippet, (*marks, expression, row[1])).fetchone()[0].split()
+                        db.execute(_SNIPPET, (*marks, expression, row[1])).fetchone()[0].split()
                     ),
                     hits=row[6],
                     score=row[5],
@@ -348,6 +337,49 @@ class UsageIndex:
                     "SELECT id, title, cwd, updated_at FROM sessions WHERE error IS NULL"
                 )
             }
+
+
+# A search's hits (the rows of `hits` whose rowid is a row of `messages`), one per session:
+# the session, the hit's row in `messages`, message id, role and time, its score, the
+# number of hits, and the session's title, folder and last activity (joined last, for the
+# sessions listed only).
+_HITS = (
+    "SELECT h.*, s.title, s.cwd, s.updated_at FROM ("
+    "SELECT m.session_id, m.id, m.message_id, m.role, {time}, {score}, COUNT(*) "
+    "FROM {hits} JOIN messages m ON m.id = {hits}.rowid {where} GROUP BY m.session_id "
+    "ORDER BY {order} LIMIT ?) h JOIN sessions s ON s.id = h.session_id ORDER BY {order}"
+)
+
+
+_SNIPPET = "SELECT snippet(texts, 0, ?, ?, '…', 24) FROM texts WHERE texts MATCH ? AND rowid = ?"
+
+
+def _best_hits(filters: list[str]) -> str:
+    """Each session's best-ranked hit (SQLite gives the bare columns of the row that holds
+    MIN()), best sessions first. bm25 is computed once per hit, before the join: it works only
+    in the full-text query itself."""
+    where = f"WHERE {' AND '.join(filters)}" if filters else ""
+    scored = "SELECT rowid, bm25(texts) AS score FROM texts WHERE texts MATCH ?"
+    hits = _HITS.format(
+        hits="scored", time="m.ts", score="MIN(score)", where=where, order="6, 5 DESC"
+    )
+    return f"WITH scored AS MATERIALIZED ({scored}) {hits}"
+
+
+def _latest_hits(filters: list[str]) -> str:
+    """Each session's latest hit (the row that holds MAX()), the latest first, unscored."""
+    where = f"WHERE {' AND '.join(['texts MATCH ?', *filters])}"
+    return _HITS.format(hits="texts", time="MAX(m.ts)", score="0.0", where=where, order="5 DESC")
+
+
+def _carries_weight(db: sqlite3.Connection, parts: list[str]) -> bool:
+    """Whether BM25 gives weight to any part of a search: a part found in half the messages
+    or more gets none (its inverse document frequency is not above zero)."""
+    total = db.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+    found = "SELECT COUNT(*) FROM (SELECT 1 FROM texts WHERE texts MATCH ? LIMIT ?)"
+    return any(
+        2 * db.execute(found, (part, (total + 1) // 2)).fetchone()[0] < total for part in parts
+    )
 
 
 def _create(db: sqlite3.Connection) -> None:

@@ -168,7 +168,7 @@ def hit_record(hit: Any) -> dict[str, Any]:
         "message_at": datetime.fromtimestamp(hit.created_at, UTC).isoformat(),
         "snippet": hit.snippet,
         "matching_messages": hit.hits,
-        "rank": round(-hit.score, 8),
+        "rank": round(-hit.score, 8) or 0.0,  # not -0.0
     }
 
 
