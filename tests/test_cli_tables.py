@@ -154,3 +154,27 @@ def test_rich_is_imported_only_to_draw_a_table(mamba):
         assert result.code == 0, result.stderr
         imported = {line.rsplit("|", 1)[-1].strip() for line in result.stderr.splitlines()}
         assert "mamba_cli.app" in imported and "rich" not in imported
+
+
+def test_sessions_search_on_a_terminal_keeps_every_column_and_a_readable_match(home):
+    from mamba_agents.messages import Message
+    from mamba_agents.store import Session, SessionStore
+
+    question = (
+        "Why does the deployment pipeline for the payments service fail on the integration "
+        "step every Monday morning after the weekly dependency update"
+    )
+    session = Session(model="openai/gpt-4o")
+    session.add_state(parent_id=None, new_messages=[Message.user(question)])
+    SessionStore().save(session)
+    for columns in (120, 80):
+        screen = on_terminal(home, "sessions", "search", "Monday", columns=columns)
+        lines = screen.text().splitlines()
+        assert lines[0].split() == ["id", "updated", "title", "match"]
+        start = next(i for i, line in enumerate(lines) if line.startswith(session.id[:8]))
+        title, match = lines[0].index("title"), lines[0].index("match")
+        assert match - title <= columns // 4 + 2  # a long title is cut short...
+        assert "Why does the" in lines[start][title:match] and "…" in lines[start][title:match]
+        assert columns - match >= columns // 3  # ...so the match keeps a third of the width
+        cell = [line[match:].strip() for line in lines[start:] if line.strip()]
+        assert " ".join(cell).split() == question.split()  # wrapped between words

@@ -15,11 +15,13 @@ from mamba_cli import output
 @dataclass(frozen=True)
 class Column:
     """A column's header; `right` aligns it right (numbers); on a terminal, the long cells
-    of a `wrap` column wrap onto more lines, others are cut short with an ellipsis."""
+    of a `wrap` column wrap onto more lines, others are cut short with an ellipsis, and a
+    column with a `share` is at most that share of the terminal's width."""
 
     header: str
     right: bool = False
     wrap: bool = False
+    share: float | None = None
 
 
 # What would end a cell or a row in the piped form.
@@ -60,6 +62,8 @@ def _draw(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    color = output.color_on(sys.stdout)
+    console = Console(color_system="auto" if color else None, highlight=False)
     table = Table(
         box=box.SIMPLE_HEAD,
         show_edge=False,
@@ -73,8 +77,8 @@ def _draw(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> None:
             justify="right" if column.right else "left",
             no_wrap=not column.wrap,
             overflow="fold" if column.wrap else "ellipsis",
+            max_width=int(console.width * column.share) if column.share else None,
         )
     for row in rows:
         table.add_row(*(_cell(output.terminal_safe(cell), Text) for cell in row))
-    color = output.color_on(sys.stdout)
-    Console(color_system="auto" if color else None, highlight=False).print(table)
+    console.print(table)

@@ -150,7 +150,12 @@ def search(
     if not result.hits:
         output.progress("no session matches")
         return
-    columns = [Column("id"), Column("updated"), Column("title"), Column("match", wrap=True)]
+    columns = [
+        Column("id"),
+        Column("updated"),
+        Column("title", share=0.25),
+        Column("match", wrap=True),
+    ]
     print_table(columns, [_found(hit) for hit in result.hits])
 
 
