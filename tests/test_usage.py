@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -368,9 +369,49 @@ def test_sums_by_time_from_the_buckets_are_those_of_the_requests(store):
         assert buckets == requests, (start, stop)
     assert sum(s.requests for s in both(nine + 3 * 60, nine + 50 * 60)[0]) == 4
     add_request(session, "2026-11-21T09:20:00+00:00", cost=0.25, source="reported")
-    store.save(session)  # the sums are made again after a save
+    store.save(session)  # the save adds its request to the sums
     buckets, requests = both()
     assert buckets == requests and sum(s.requests for s in buckets) == 7
+
+
+def test_saves_move_the_quarter_hour_sums_by_what_they_write(store):
+    """A save takes the requests it replaces out of the sums and adds those it writes, so
+    the sums stay those of the requests without being made again: a turn added, a session
+    written whole by another process, a copy of a session's messages under another id."""
+    index = store.reports().index
+    session = Session(cwd="/w")
+    for when in ("2026-11-21T09:00:00+00:00", "2026-11-21T09:20:00+00:00"):
+        add_request(session, when, cost=0.5, source="reported")
+    store.save(session)
+
+    def sums_of_the_requests():
+        made = sorted(index.request_sums("time"), key=lambda s: (s.key, s.model))
+        whole = sorted(index.request_sums("time", cwd="/"), key=lambda s: (s.key, s.model))
+        assert made == whole
+        return sum(s.requests for s in made), round(sum(s.cost for s in made), 6)
+
+    def saved(into: SessionStore, session: Session) -> None:
+        into.save(session)
+        info = into.path_for(session.id).stat()
+        assert index.is_current(into.path_for(session.id), (info.st_mtime_ns, info.st_size))
+        with index.connect() as db:  # the sums are still there: not to be made again
+            assert db.execute("SELECT 1 FROM meta WHERE key = 'buckets'").fetchone()
+
+    assert sums_of_the_requests() == (2, 1.0)  # the first report makes the sums
+    add_request(session, "2026-11-21T09:25:00+00:00", "openai/gpt-4o-mini", cost=0.25)
+    saved(store, session)
+    assert sums_of_the_requests() == (3, 1.25)
+    elsewhere = SessionStore(store.root)  # another process writes the session whole
+    again = elsewhere.load(session.id)
+    add_request(again, "2026-11-21T10:40:00+00:00", cost=0.5, source="reported")
+    saved(elsewhere, again)
+    assert sums_of_the_requests() == (4, 1.75)
+    other = str(uuid.uuid4())
+    copy = Session.from_json(again.to_json().replace(session.id, other), store.path_for(other))
+    saved(store, copy)  # the same message ids under another session: they count once
+    assert sums_of_the_requests() == (4, 1.75)
+    saved(SessionStore(store.root), elsewhere.load(session.id))
+    assert sums_of_the_requests() == (4, 1.75)
 
 
 def test_worker_processes_build_and_update_the_index(store, worker_processes, monkeypatch):

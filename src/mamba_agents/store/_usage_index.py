@@ -8,12 +8,14 @@ SQLite's locking makes concurrent writers safe.
 A report reads only the requests of the files that changed. Their words (for `mamba sessions
 search`) are read by the first search after it (`index_words`), so a report never pays for
 them. Reports by time read `buckets`: the requests summed per quarter hour, model and cost
-source, made again from `requests` by the first report after they changed.
+source. A save moves those sums by the requests it replaces and writes; after files changed
+behind mamba's back, the first report makes them again from `requests`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import sqlite3
@@ -39,7 +41,7 @@ from mamba_agents.store._reading import PACKED, Chunk, attach_packed, read_chunk
 from mamba_agents.store._session import Session, scan_folder
 
 log = logging.getLogger("mamba_agents.store")
-SCHEMA_VERSION = "5"
+SCHEMA_VERSION = "6"
 BUCKET = 900  # seconds: every real UTC offset is a whole number of quarter hours
 _MESSAGE_INDEX = "CREATE UNIQUE INDEX IF NOT EXISTS requests_message ON requests (message_id)"
 # `words`: 1 when `messages` and `texts` hold the words of the file as `mtime_ns` and `size`
@@ -63,7 +65,10 @@ CREATE VIRTUAL TABLE IF NOT EXISTS texts USING fts5(
 CREATE TABLE IF NOT EXISTS buckets (
     bucket INTEGER, model TEXT, source TEXT, requests INTEGER, input INTEGER, output INTEGER,
     cache_read INTEGER, cache_write INTEGER, cost REAL);
+CREATE UNIQUE INDEX IF NOT EXISTS buckets_key ON buckets (bucket, model, source);
 """
+_BUCKET_NAMES = ("requests", "input", "output", "cache_read", "cache_write", "cost")
+_BUCKET_VALUES = ("COUNT(*)", *(f"SUM({name})" for name in _BUCKET_NAMES[1:]))
 # `texts` holds each searched message's words under the rowid of its row in `messages`.
 _TABLES = ("requests", "sessions", "messages", "texts", "buckets")
 _TIME_BUCKET = "CAST(r.ts / ? AS INTEGER)"
@@ -141,7 +146,18 @@ class UsageIndex:
         unless the index lacks the words of the session's earlier states (then the next
         search reads the file for all of them)."""
         info = path.stat()
+        rows = session_rows(session, new_states)
         with self.connect() as db:
+            db.execute("BEGIN IMMEDIATE")
+            # The requests this save replaces or drops, then those it writes, move the sums.
+            written = (
+                "message_id IN (SELECT value FROM json_each(?))",
+                json.dumps([r[0] for r in rows]),
+            )
+            replaced = written
+            if new_states is None:
+                replaced = (f"session_id = ? OR {written[0]}", session.id, written[1])
+            summed = _move_buckets(db, -1, *replaced)
             if new_states is None:
                 _forget(db, session.id, str(path))
                 words = True
@@ -149,8 +165,9 @@ class UsageIndex:
                 row = db.execute("SELECT words FROM sessions WHERE id = ?", (session.id,))
                 words = bool((row.fetchone() or (0,))[0])
                 db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (str(path), session.id))
-            _requests_changed(db)
-            db.executemany(_REQUEST, session_rows(session, new_states))
+            db.executemany(_REQUEST, rows)
+            if summed:
+                _move_buckets(db, 1, *written)
             if words:
                 _add_texts(db, Chunk([], session_texts(session, new_states)))
             db.execute(
@@ -466,6 +483,23 @@ def _buckets_ready(db: sqlite3.Connection) -> bool:
     except sqlite3.OperationalError:
         db.rollback()
         return False
+    return True
+
+
+def _move_buckets(db: sqlite3.Connection, sign: int, where: str, *params: object) -> bool:
+    """Add (`sign` 1) or take away (-1) the sums of the requests `where` selects to or from
+    `buckets`, if it holds the sums of all requests (else False)."""
+    if db.execute("SELECT 1 FROM meta WHERE key = 'buckets'").fetchone() is None:
+        return False
+    sums = ", ".join(f"? * {value}" for value in _BUCKET_VALUES)
+    added = ", ".join(f"{name} = {name} + excluded.{name}" for name in _BUCKET_NAMES)
+    db.execute(
+        f"INSERT INTO buckets SELECT CAST(ts / {BUCKET} AS INTEGER), model, source, {sums} "
+        f"FROM requests WHERE {where} GROUP BY 1, 2, 3 "
+        f"ON CONFLICT (bucket, model, source) DO UPDATE SET {added}",
+        [sign] * len(_BUCKET_VALUES) + list(params),
+    )
+    db.execute("DELETE FROM buckets WHERE requests = 0")
     return True
 
 
