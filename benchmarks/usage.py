@@ -7,9 +7,10 @@ Writes the history as session files in the documented format (spread over 90 day
 models, prompts and answers of a dozen words drawn from a 2,000-word vocabulary), then
 measures whole-process wall time of: the first report (the index is built from the files:
 cold), `mamba usage --rebuild`, the first search after them (which reads the words of every
-file), the warm daily report, `--since 7d`, `--by session`, and warm
-searches for a common word, a rare one, one in 44% of messages (the most BM25 ranks), one in
-nearly every message (no weight: the latest sessions first), and a two-word phrase.
+file), the warm daily report, `--since 7d`, `--by session`, warm searches for a common word,
+a rare one, one in 44% of messages (the most BM25 ranks), one in nearly every message (no
+weight: the latest sessions first) and a two-word phrase, and, last, the daily report right
+after a turn is saved.
 
 With --ccusage, also writes the very same requests as Claude Code logs (_claude_logs.py),
 installs ccusage 20 from npm into a cache folder the first time, checks that its daily report
@@ -42,7 +43,7 @@ from _claude_logs import (
 from _measure import mamba_command, measure, run_once
 
 from mamba_agents.messages import Message, Usage
-from mamba_agents.store import Session
+from mamba_agents.store import Session, SessionStore
 
 VOCABULARY = [f"w{n}" for n in range(2000)]
 MODELS = ["openai/gpt-4o", "openai/gpt-4o-mini", "anthropic/claude-sonnet-4-5", "ollama/llama3.2"]
@@ -106,6 +107,20 @@ def timed(argv: list[str], env: dict[str, str]) -> float:
 
     subprocess.run(argv, env=env, stdout=subprocess.DEVNULL, check=True)
     return time.perf_counter() - started
+
+
+def report_after_a_save(home: Path, env: dict[str, str], mamba: str, runs: int) -> float:
+    """Median wall time of the daily report right after a turn is saved into one of the
+    sessions (as after each `mamba run`), a different session each run."""
+    store = SessionStore(home / "sessions")
+    walls = []
+    for path in sorted((home / "sessions").glob("*.json"))[:runs]:
+        session = store.load(path.stem)
+        answer = Message(role="assistant", content="ok", model=MODELS[0], usage=Usage(900, 90))
+        session.add_state(parent_id=session.head, new_messages=[Message.user("one more"), answer])
+        store.save(session)
+        walls.append(run_once([mamba, "usage"], env)[0])
+    return statistics.median(walls)
 
 
 def forget_index(home: Path) -> None:
@@ -261,6 +276,9 @@ def main() -> None:
         print(f"| {label} | {figures['wall']:.2f} s ({figures['rss']:.0f} MB) |")
     if prefix is not None:
         compare_ccusage(home, env, mamba, prefix, args.runs)
+    # Last: the turns it saves would change the requests the comparison checks.
+    after_save = report_after_a_save(home, env, mamba, args.runs)
+    print(f"\n`mamba usage` right after a turn is saved (warm): {after_save:.2f} s")
 
 
 if __name__ == "__main__":
