@@ -589,8 +589,11 @@ def test_cli_formats(mamba, home):
     tiny = run_mamba("usage", "--chart", home=home, env={"COLUMNS": "40"}).stdout.splitlines()
     assert "#" not in "".join(tiny) and tiny[-1].startswith("total  $")
     narrow = run_mamba("usage", home=home, env={"COLUMNS": "70"}).stdout.splitlines()[0]
-
     assert "Cache Read" not in narrow and "Cost (USD)" in narrow
+    for columns in (100, 120):  # every column when they fit (107 wide), never wider
+        lines = run_mamba("usage", home=home, env={"COLUMNS": str(columns)}).stdout.splitlines()
+        assert max(len(line) for line in lines) <= columns
+        assert ("Cache Read" in lines[0]) == (columns == 120)
     bad = run_mamba("usage", "--format", "ccusage", "--by", "week", home=home)
     assert bad.code == 2 and "ccusage" in bad.stderr
     assert run_mamba("usage", "tokens", home=home).code == 2

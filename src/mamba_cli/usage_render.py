@@ -19,7 +19,6 @@ KEY_TITLES = {
     "model": "Model",
     "user": "User",
 }
-NARROW = 100
 
 
 def _tokens(value: int) -> str:
@@ -72,9 +71,19 @@ def _key_label(report: UsageReport, row: UsageRow) -> str:
 def table(
     report: UsageReport, *, width: int | None = None, color: bool = False, breakdown: bool = False
 ) -> str:
-    """An aligned text table with a Total row; narrow terminals get fewer columns."""
+    """An aligned text table with a Total row; a terminal too narrow for every column gets
+    fewer of them."""
     width = width or shutil.get_terminal_size((120, 24)).columns
-    compact = width < NARROW
+    lines = _table_lines(report, compact=False, breakdown=breakdown)
+    if max(len(line) for line in lines) > width:
+        lines = _table_lines(report, compact=True, breakdown=breakdown)
+    bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
+    return "\n".join([bold(lines[0]), *lines[1:-1], bold(lines[-1])]) + "\n"
+
+
+def _table_lines(report: UsageReport, *, compact: bool, breakdown: bool) -> list[str]:
+    """The table's lines, header first and the Total row last: every column, or (`compact`)
+    the period, requests, total tokens and cost."""
     header = [KEY_TITLES[report.by]]
     if not compact and report.by != "model":
         header.append("Models")
@@ -119,9 +128,7 @@ def table(
         ).rstrip()
 
     rule = "  ".join("─" * w for w in widths)
-    bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
-    lines = [bold(line(header)), rule, *(line(r) for r in body), rule, bold(line(total))]
-    return "\n".join(lines) + "\n"
+    return [line(header), rule, *(line(r) for r in body), rule, line(total)]
 
 
 def notes(report: UsageReport) -> list[str]:
