@@ -590,10 +590,11 @@ def test_cli_formats(mamba, home):
     assert "#" not in "".join(tiny) and tiny[-1].startswith("total  $")
     narrow = run_mamba("usage", home=home, env={"COLUMNS": "70"}).stdout.splitlines()[0]
     assert "Cache Read" not in narrow and "Cost (USD)" in narrow
-    for columns in (100, 120):  # every column when they fit (107 wide), never wider
+    # The most columns that fit (all of them take 107 here), never a line wider.
+    for columns, dropped in ((120, set()), (100, {"source"}), (70, {"Input", "source"})):
         lines = run_mamba("usage", home=home, env={"COLUMNS": str(columns)}).stdout.splitlines()
         assert max(len(line) for line in lines) <= columns
-        assert ("Cache Read" in lines[0]) == (columns == 120)
+        assert {"Input", "source"} - set(lines[0].split()) == dropped
     bad = run_mamba("usage", "--format", "ccusage", "--by", "week", home=home)
     assert bad.code == 2 and "ccusage" in bad.stderr
     assert run_mamba("usage", "tokens", home=home).code == 2

@@ -71,64 +71,63 @@ def _key_label(report: UsageReport, row: UsageRow) -> str:
 def table(
     report: UsageReport, *, width: int | None = None, color: bool = False, breakdown: bool = False
 ) -> str:
-    """An aligned text table with a Total row; a terminal too narrow for every column gets
-    fewer of them."""
+    """An aligned text table with a Total row, with the most columns that fit the terminal:
+    all of them, all but the cost source, or the period, requests, total and cost."""
     width = width or shutil.get_terminal_size((120, 24)).columns
-    lines = _table_lines(report, compact=False, breakdown=breakdown)
-    if max(len(line) for line in lines) > width:
-        lines = _table_lines(report, compact=True, breakdown=breakdown)
+    rows = _cells(report, breakdown)
+    header = rows[0]
+    for dropped in ({"Cost source"}, set(header[1:]) - _SHORT):
+        if max(len(line) for line in _aligned(rows)) <= width:
+            break
+        kept = [i for i, name in enumerate(header) if name not in dropped]
+        rows = [[row[i] for i in kept] for row in rows]
+        header = rows[0]
+    lines = _aligned(rows)
     bold = (lambda s: f"\033[1m{s}\033[0m") if color else (lambda s: s)
     return "\n".join([bold(lines[0]), *lines[1:-1], bold(lines[-1])]) + "\n"
 
 
-def _table_lines(report: UsageReport, *, compact: bool, breakdown: bool) -> list[str]:
-    """The table's lines, header first and the Total row last: every column, or (`compact`)
-    the period, requests, total tokens and cost."""
-    header = [KEY_TITLES[report.by]]
-    if not compact and report.by != "model":
-        header.append("Models")
-    header += (
-        ["Requests"] if compact else ["Requests", "Input", "Output", "Cache Read", "Cache Write"]
-    )
-    header += ["Total", "Cost (USD)", "Cost source"] if not compact else ["Total", "Cost (USD)"]
+_SHORT = {"Requests", "Total", "Cost (USD)"}  # the columns every table keeps
+_LEFT = {*KEY_TITLES.values(), "Models", "Cost source"}  # the columns aligned left
 
-    def cells(label: str, totals: UsageTotals, models: bool = True) -> list[str]:
-        out = [label]
-        if not compact and report.by != "model":
-            out.append(_models(totals) if models else "")
-        out.append(_tokens(totals.requests))
-        if not compact:
-            out += [
-                _tokens(totals.input_tokens),
-                _tokens(totals.output_tokens),
-                _tokens(totals.cache_read_tokens),
-                _tokens(totals.cache_write_tokens),
-            ]
-        out += [_tokens(totals.total_tokens), _cost(totals)]
-        if not compact:
-            out.append(_source(totals))
-        return out
 
-    body: list[list[str]] = []
+def _cells(report: UsageReport, breakdown: bool) -> list[list[str]]:
+    """Every column's cells: the header, a row per period (and per model beneath it, with
+    `breakdown`), then the Total row."""
+    models = report.by != "model"
+    header = [KEY_TITLES[report.by], *(["Models"] if models else [])]
+    header += ["Requests", "Input", "Output", "Cache Read", "Cache Write", "Total"]
+    header += ["Cost (USD)", "Cost source"]
+
+    def cells(label: str, totals: UsageTotals, with_models: bool = True) -> list[str]:
+        out = [label, *([_models(totals) if with_models else ""] if models else [])]
+        numbers = (totals.requests, totals.input_tokens, totals.output_tokens)
+        numbers += (totals.cache_read_tokens, totals.cache_write_tokens, totals.total_tokens)
+        return [*out, *map(_tokens, numbers), _cost(totals), _source(totals)]
+
+    rows = [header]
     for row in report.rows:
-        body.append(cells(_key_label(report, row), row.totals))
-        if breakdown and report.by != "model":
+        rows.append(cells(_key_label(report, row), row.totals))
+        if breakdown and models:
             for name, part in sorted(row.breakdown.items(), key=lambda i: -i[1].cost_usd):
-                body.append(cells(f"  └ {terminal_safe(name)}", part, models=False))
-    total = cells("Total", report.totals)
-    widths = [max(len(r[i]) for r in [header, *body, total]) for i in range(len(header))]
-    left = {0, 1} if not compact and report.by != "model" else {0}
-    if not compact:
-        left.add(len(header) - 1)  # the cost source column
+                rows.append(cells(f"  └ {terminal_safe(name)}", part, with_models=False))
+    return [*rows, cells("Total", report.totals)]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """The rows as lines of aligned columns (the first row a header), a rule under the
+    header and above the last row."""
+    header = rows[0]
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
 
     def line(values: list[str]) -> str:
         return "  ".join(
-            v.ljust(w) if i in left else v.rjust(w)
-            for i, (v, w) in enumerate(zip(values, widths, strict=True))
+            value.ljust(width) if name in _LEFT else value.rjust(width)
+            for value, width, name in zip(values, widths, header, strict=True)
         ).rstrip()
 
-    rule = "  ".join("─" * w for w in widths)
-    return [line(header), rule, *(line(r) for r in body), rule, line(total)]
+    rule = "  ".join("─" * width for width in widths)
+    return [line(header), rule, *(line(row) for row in rows[1:-1]), rule, line(rows[-1])]
 
 
 def notes(report: UsageReport) -> list[str]:
