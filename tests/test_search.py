@@ -228,6 +228,9 @@ def test_chat_sessions_search_and_resume(home, server):
         home=home,
     )  # fmt: skip
     assert first.code == 0
+    long = "the lighthouse " + " ".join(["keeper"] * 12) + " and more words " * 8
+    assert run_mamba("run", "-m", "openai/gpt-4o", "--base-url", server.base_url, long,
+                     home=home).code == 0  # fmt: skip
     env = mamba_env(home, TERM="xterm-256color")
     term = Terminal(
         [str(MAMBA), "chat", "-m", "openai/gpt-4o", "--base-url", server.base_url],
@@ -240,6 +243,12 @@ def test_chat_sessions_search_and_resume(home, server):
         found = term.wait_for(r"  ([0-9a-f]{8})  the orange lighthouse").group(1)
         term.wait_for(r"orange lighthouse\n[\s\S]*/resume ID opens one")
         assert "\x1b[1mlighthouse" in term.raw.decode(errors="replace")
+        # A long match wraps inside its indent, every line within the terminal's width.
+        screen = term.text().splitlines()
+        listed = screen[screen.index("› /sessions search lighthouse") + 1 :]
+        listed = listed[: next(i for i, line in enumerate(listed) if "/resume ID" in line)]
+        assert all(line.startswith("  ") for line in listed)
+        assert sum(line.startswith(" " * 12) for line in listed) >= 3  # the long one wraps
         term.enter(f"/resume {found}")
         term.wait_for(f"resumed session {found}")
         term.enter("/sessions search nothing-like-it")

@@ -401,14 +401,17 @@ class SlashCommands:
         if not result.hits:
             self.say(f"no session mentions {words.strip()}")
             return
+        import textwrap
+
         bold, plain = (BOLD, RESET) if self.app.color else ("", "")
+        width = max(self.app.width() - 12, 20)
         for hit in result.hits:
             here = " ←" if hit.session_id == self.agent.session.id else ""
-            self.say(f"  {hit.session_id[:8]}  {shorten(hit.title, 60)}{here}")
-            snippet = output.terminal_safe(hit.snippet)
-            self.app.out.write(
-                f"            {snippet.replace(HIT_START, bold).replace(HIT_END, plain)}\n"
-            )
+            self.say(f"  {hit.session_id[:8]}  {shorten(hit.title, width - 2)}{here}")
+            for line in textwrap.wrap(output.terminal_safe(hit.snippet), width):
+                # (wrap counts the marks, which take no room: a line may come out shorter)
+                shown = line.replace(HIT_START, bold).replace(HIT_END, plain)
+                self.app.out.write(f"            {shown}{plain}\n")
         self.say("/resume ID opens one", DIM)
 
     async def resume(self, argument: str) -> None:
