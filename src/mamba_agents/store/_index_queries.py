@@ -112,13 +112,8 @@ def search_terms(words: str) -> tuple[list[str], list[str]]:
 
 
 def match_parts(words: str) -> list[str]:
-    """The full-text query of each phrase and word a person typed (nothing typed is read as
-    query syntax)."""
+    """A full-text query for each phrase and word a person typed; joined by spaces, every
+    one must occur (in any order), and a quoted phrase keeps its words together. Nothing
+    typed is read as query syntax."""
     phrases, terms = search_terms(words)
     return [f'"{term}"' for term in [*phrases, *terms]]
-
-
-def match_expression(words: str) -> str:
-    """A full-text query from what a person typed: every word must occur (in any order);
-    quotes keep a phrase together."""
-    return " ".join(match_parts(words))

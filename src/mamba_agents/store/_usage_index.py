@@ -31,7 +31,6 @@ from mamba_agents.store._index_queries import (
     RequestSum,
     SearchHit,
     in_folder,
-    match_expression,
     match_parts,
     request_sums_of,
     request_sums_query,
@@ -149,25 +148,24 @@ class UsageIndex:
         rows = session_rows(session, new_states)
         with self.connect() as db:
             db.execute("BEGIN IMMEDIATE")
-            # The requests this save replaces or drops, then those it writes, move the sums.
-            written = (
-                "message_id IN (SELECT value FROM json_each(?))",
-                json.dumps([r[0] for r in rows]),
-            )
-            replaced = written
-            if new_states is None:
-                replaced = (f"session_id = ? OR {written[0]}", session.id, written[1])
-            summed = _move_buckets(db, -1, *replaced)
+            # The sums lose the requests this save replaces or drops and gain those it writes.
+            summed = _summed(db)
+            ids = json.dumps([row[0] for row in rows])
+            written = "message_id IN (SELECT value FROM json_each(?))"
+            if summed:  # a whole session replaces all its rows
+                whole = (f"session_id = ? OR {written}", session.id, ids)
+                _move_buckets(db, -1, *(whole if new_states is None else (written, ids)))
             if new_states is None:
                 _forget(db, session.id, str(path))
                 words = True
             else:
-                row = db.execute("SELECT words FROM sessions WHERE id = ?", (session.id,))
-                words = bool((row.fetchone() or (0,))[0])
+                found = db.execute("SELECT words FROM sessions WHERE id = ?", (session.id,))
+                words = bool((found.fetchone() or (0,))[0])
                 db.execute("DELETE FROM sessions WHERE path = ? OR id = ?", (str(path), session.id))
             db.executemany(_REQUEST, rows)
             if summed:
-                _move_buckets(db, 1, *written)
+                _move_buckets(db, 1, written, ids)
+                db.execute("DELETE FROM buckets WHERE requests = 0")
             if words:
                 _add_texts(db, Chunk([], session_texts(session, new_states)))
             db.execute(
@@ -298,9 +296,10 @@ class UsageIndex:
         in folder `cwd` or below it, sessions with a request to a model matching the glob
         `model`. When no part of `words` carries weight in BM25 (each is found in half the
         messages or more), the sessions whose latest hit is latest come first."""
-        expression = match_expression(words)
-        if not expression:
+        parts = match_parts(words)
+        if not parts:
             return []
+        expression = " ".join(parts)
         try:
             self.index_words()
         except (sqlite3.Error, OSError) as exc:
@@ -325,7 +324,7 @@ class UsageIndex:
             )
             params += [model, model]
         with self.connect() as db:
-            query = _best_hits if _carries_weight(db, match_parts(words)) else _latest_hits
+            query = _best_hits if _carries_weight(db, parts) else _latest_hits
             rows = db.execute(query(where), [*params, limit]).fetchall()
             return [
                 SearchHit(
@@ -469,15 +468,19 @@ def _requests_changed(db: sqlite3.Connection) -> None:
     db.execute("DELETE FROM meta WHERE key = 'buckets'")
 
 
+def _summed(db: sqlite3.Connection) -> bool:
+    """Whether `buckets` holds the sums of the requests as they are."""
+    return db.execute("SELECT 1 FROM meta WHERE key = 'buckets'").fetchone() is not None
+
+
 def _buckets_ready(db: sqlite3.Connection) -> bool:
     """Whether `buckets` holds the sums of the requests; made now when out of date (False
     when they cannot be: an index that cannot be written)."""
-    ready = "SELECT 1 FROM meta WHERE key = 'buckets'"
-    if db.execute(ready).fetchone() is not None:
+    if _summed(db):
         return True
     try:
         db.execute("BEGIN IMMEDIATE")
-        if db.execute(ready).fetchone() is None:  # else made meanwhile by another process
+        if not _summed(db):  # else made meanwhile by another process
             _sum_buckets(db)
         db.commit()
     except sqlite3.OperationalError:
@@ -486,11 +489,9 @@ def _buckets_ready(db: sqlite3.Connection) -> bool:
     return True
 
 
-def _move_buckets(db: sqlite3.Connection, sign: int, where: str, *params: object) -> bool:
+def _move_buckets(db: sqlite3.Connection, sign: int, where: str, *params: object) -> None:
     """Add (`sign` 1) or take away (-1) the sums of the requests `where` selects to or from
-    `buckets`, if it holds the sums of all requests (else False)."""
-    if db.execute("SELECT 1 FROM meta WHERE key = 'buckets'").fetchone() is None:
-        return False
+    `buckets`."""
     sums = ", ".join(f"? * {value}" for value in _BUCKET_VALUES)
     added = ", ".join(f"{name} = {name} + excluded.{name}" for name in _BUCKET_NAMES)
     db.execute(
@@ -499,8 +500,6 @@ def _move_buckets(db: sqlite3.Connection, sign: int, where: str, *params: object
         f"ON CONFLICT (bucket, model, source) DO UPDATE SET {added}",
         [sign] * len(_BUCKET_VALUES) + list(params),
     )
-    db.execute("DELETE FROM buckets WHERE requests = 0")
-    return True
 
 
 def _sum_buckets(db: sqlite3.Connection) -> None:
